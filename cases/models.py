@@ -1,0 +1,129 @@
+"""Tables of the case store.
+
+Minimisation is a design rule here: dropped mail keeps metadata and reasons only (no
+body, no identifiers); attachments keep a description and a hash, never content.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class CaseStatus:
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
+    OPEN = "open"
+    HELD = "held"
+    EXPIRED = "expired"
+    CLOSED = "closed"
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    subject: Mapped[str] = mapped_column(String(998))
+    sender_address: Mapped[str] = mapped_column(String(320), index=True)
+    sender_domain: Mapped[str] = mapped_column(String(255))
+    agency: Mapped[str | None] = mapped_column(String(255))
+    request_address: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    messages: Mapped[list[MessageRecord]] = relationship(back_populates="case")
+    identifiers: Mapped[list[IdentifierRecord]] = relationship(
+        back_populates="case", order_by="IdentifierRecord.id"
+    )
+    events: Mapped[list[Event]] = relationship(order_by="Event.id")
+
+
+class MessageRecord(Base):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_msgid_from", "message_id", "from_address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    raw_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    channel: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16), index=True)
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    verdicts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    mail_from: Mapped[str] = mapped_column(String(998))
+    rcpt_tos: Mapped[list[str]] = mapped_column(JSON)
+    peer: Mapped[str | None] = mapped_column(String(255))
+    helo: Mapped[str | None] = mapped_column(String(255))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    from_address: Mapped[str] = mapped_column(String(320))
+    from_domain: Mapped[str] = mapped_column(String(255), index=True)
+    display_name: Mapped[str] = mapped_column(String(998))
+    reply_to: Mapped[str | None] = mapped_column(String(998))
+    subject: Mapped[str] = mapped_column(String(998))
+    date_header: Mapped[str | None] = mapped_column(String(255))
+    in_reply_to: Mapped[list[str]] = mapped_column(JSON)
+    references: Mapped[list[str]] = mapped_column(JSON)
+    size: Mapped[int] = mapped_column(Integer)
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    attachments_removed: Mapped[int] = mapped_column(Integer, default=0)
+    defects: Mapped[list[str]] = mapped_column(JSON)
+    # None for dropped mail: we keep no body of what we disregard.
+    text_body: Mapped[str | None] = mapped_column(Text)
+
+    case: Mapped[Case | None] = relationship(back_populates="messages")
+    attachments: Mapped[list[AttachmentRecord]] = relationship(order_by="AttachmentRecord.id")
+
+
+class IdentifierRecord(Base):
+    __tablename__ = "identifiers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    message_row_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    value: Mapped[str] = mapped_column(String(2048), index=True)
+    raw: Mapped[str] = mapped_column(String(2048))
+    span_start: Mapped[int] = mapped_column(Integer)
+    span_end: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    confidence: Mapped[float]
+    recognizer: Mapped[str] = mapped_column(String(64))
+    pattern: Mapped[str] = mapped_column(String(128))
+
+    case: Mapped[Case] = relationship(back_populates="identifiers")
+
+
+class AttachmentRecord(Base):
+    __tablename__ = "removed_attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_row_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    filename: Mapped[str | None] = mapped_column(String(255))
+    declared_type: Mapped[str] = mapped_column(String(255))
+    sniffed_type: Mapped[str | None] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class Event(Base):
+    """The append-only audit log: what happened, when, and why."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    message_row_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    kind: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(255), default="le-intake")

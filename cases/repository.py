@@ -1,0 +1,358 @@
+"""The case store's one door: recording analysed messages and reading cases back.
+
+``record`` is one transaction: the message row, its case (new or joined), identifiers,
+attachment descriptions and audit events land together or not at all, which is what
+makes re-running a message after a crash safe (the second run finds the first's row by
+its sha256 and reports ``duplicate``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from cases.models import (
+    AttachmentRecord,
+    Case,
+    CaseStatus,
+    Event,
+    IdentifierRecord,
+    MessageRecord,
+)
+from ingest.context import MessageContext
+from ingest.verdicts import Decision, Outcome
+from le_intake.clock import Clock
+
+_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+def new_case_id(now: datetime) -> str:
+    suffix = "".join(secrets.choice(_ALPHABET) for _ in range(6))
+    return f"LE-{now:%Y%m%d}-{suffix}"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    outcome: Outcome
+    case_id: str | None
+    message_row_id: int | None
+    reasons: tuple[str, ...]
+
+
+class CaseStore:
+    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def record(self, ctx: MessageContext, raw_sha256: str, size: int) -> Recorded:
+        for attempt in range(2):
+            try:
+                async with self.sessions() as session, session.begin():
+                    return await self._record(session, ctx, raw_sha256, size)
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _find_duplicate(
+        self, session: AsyncSession, ctx: MessageContext, raw_sha256: str
+    ) -> MessageRecord | None:
+        clauses = [MessageRecord.raw_sha256 == raw_sha256]
+        if ctx.headers.message_id and ctx.sender:
+            clauses.append(
+                (MessageRecord.message_id == ctx.headers.message_id)
+                & (MessageRecord.from_address == ctx.sender.address)
+            )
+        result = await session.execute(select(MessageRecord).where(or_(*clauses)).limit(1))
+        return result.scalar_one_or_none()
+
+    async def _find_parent_case(self, session: AsyncSession, ctx: MessageContext) -> Case | None:
+        """The case a reply belongs to: one of its referenced messages, from the same
+        sender organisation (a stranger quoting a Message-ID does not join a case)."""
+        refs = list(ctx.headers.in_reply_to) + list(ctx.headers.references)
+        if not refs or ctx.sender is None:
+            return None
+        result = await session.execute(
+            select(Case)
+            .join(MessageRecord, MessageRecord.case_id == Case.id)
+            .where(MessageRecord.message_id.in_(refs[:100]))
+            .order_by(MessageRecord.id.desc())
+        )
+        for case in result.scalars():
+            same_org = case.sender_address.rpartition("@")[2].endswith(
+                ctx.sender.registrable_domain
+            )
+            if case.sender_address == ctx.sender.address or same_org:
+                return case
+        return None
+
+    def _event(
+        self,
+        session: AsyncSession,
+        kind: str,
+        code: str,
+        detail: str,
+        case_id: str | None = None,
+        message_row_id: int | None = None,
+    ) -> None:
+        session.add(
+            Event(
+                at=self.clock.now(),
+                case_id=case_id,
+                message_row_id=message_row_id,
+                kind=kind,
+                code=code,
+                detail=detail,
+            )
+        )
+
+    async def _record(
+        self, session: AsyncSession, ctx: MessageContext, raw_sha256: str, size: int
+    ) -> Recorded:
+        now = self.clock.now()
+        duplicate = await self._find_duplicate(session, ctx, raw_sha256)
+        if duplicate is not None:
+            self._event(
+                session,
+                "message",
+                "duplicate",
+                f"Seen before as message {duplicate.id}; not recorded again.",
+                duplicate.case_id,
+                duplicate.id,
+            )
+            return Recorded(Outcome.DUPLICATE, duplicate.case_id, duplicate.id, ("duplicate",))
+
+        decision = ctx.decision
+        reasons = tuple(ctx.reason_codes)
+        case: Case | None = None
+        if decision is Decision.DROP:
+            outcome = Outcome.DROPPED
+        else:
+            case = await self._find_parent_case(session, ctx)
+            if case is not None:
+                outcome = Outcome.FOLLOWUP
+            else:
+                outcome = Outcome.HELD if decision is Decision.HOLD else Outcome.ACCEPTED
+                case = self._new_case(ctx, now)
+                session.add(case)
+
+        sender = ctx.sender
+        row = MessageRecord(
+            case_id=case.id if case else None,
+            raw_sha256=raw_sha256,
+            message_id=ctx.headers.message_id,
+            channel=ctx.envelope.channel,
+            outcome=outcome.value,
+            reasons=list(reasons),
+            verdicts=[asdict(v) for v in ctx.verdicts],
+            mail_from=ctx.envelope.mail_from[:998],
+            rcpt_tos=list(ctx.envelope.rcpt_tos),
+            peer=ctx.envelope.peer,
+            helo=(ctx.envelope.helo or "")[:255] or None,
+            received_at=ctx.envelope.received_at,
+            from_address=sender.address if sender else "",
+            from_domain=sender.domain if sender else "",
+            display_name=sender.display_name if sender else "",
+            reply_to=ctx.headers.reply_to,
+            subject=ctx.headers.subject,
+            date_header=(ctx.headers.date or "")[:255] or None,
+            in_reply_to=list(ctx.headers.in_reply_to),
+            references=list(ctx.headers.references),
+            size=size,
+            emergency=ctx.emergency,
+            attachments_removed=len(ctx.attachments),
+            defects=list(ctx.defects),
+            text_body=None if outcome is Outcome.DROPPED else ctx.body_text,
+        )
+        session.add(row)
+        await session.flush()
+
+        if outcome is Outcome.DROPPED:
+            detail = "; ".join(v.message for v in ctx.verdicts if v.decision is Decision.DROP)
+            self._event(session, "message", "dropped", detail or "Dropped.", None, row.id)
+            return Recorded(outcome, None, row.id, reasons)
+
+        assert case is not None
+        for attachment in ctx.attachments:
+            session.add(AttachmentRecord(message_row_id=row.id, **asdict(attachment)))
+        for ident in ctx.identifiers:
+            session.add(
+                IdentifierRecord(
+                    case_id=case.id,
+                    message_row_id=row.id,
+                    kind=ident.kind,
+                    value=ident.value,
+                    raw=ident.raw,
+                    span_start=ident.start,
+                    span_end=ident.end,
+                    role=ident.role,
+                    confidence=ident.confidence,
+                    recognizer=ident.recognizer,
+                    pattern=ident.pattern,
+                )
+            )
+        if outcome is Outcome.FOLLOWUP:
+            case.updated_at = now
+            self._event(
+                session,
+                "message",
+                "followup",
+                "A further message joined the case.",
+                case.id,
+                row.id,
+            )
+        else:
+            self._event(
+                session,
+                "case",
+                "created",
+                f"Case opened with status {case.status}.",
+                case.id,
+                row.id,
+            )
+        for verdict in ctx.verdicts:
+            if verdict.decision is not Decision.PASS:
+                self._event(session, "verdict", verdict.code, verdict.message, case.id, row.id)
+        return Recorded(outcome, case.id, row.id, reasons)
+
+    def _new_case(self, ctx: MessageContext, now: datetime) -> Case:
+        sender = ctx.sender
+        status = (
+            CaseStatus.HELD if ctx.decision is Decision.HOLD else CaseStatus.AWAITING_CONFIRMATION
+        )
+        return Case(
+            id=new_case_id(now),
+            status=status,
+            channel=ctx.envelope.channel,
+            emergency=ctx.emergency,
+            subject=ctx.headers.subject,
+            sender_address=sender.address if sender else "",
+            sender_domain=sender.domain if sender else "",
+            agency=ctx.agency,
+            request_address=next(iter(ctx.envelope.rcpt_tos), ""),
+            created_at=now,
+            updated_at=now,
+        )
+
+    # -- reading ---------------------------------------------------------------------
+    async def messages_by_message_id(self, message_id: str) -> list[MessageRecord]:
+        async with self.sessions() as session:
+            result = await session.execute(
+                select(MessageRecord)
+                .where(MessageRecord.message_id == message_id)
+                .order_by(MessageRecord.id)
+            )
+            return list(result.scalars())
+
+    async def duplicate_count(self, message_row_id: int) -> int:
+        async with self.sessions() as session:
+            result = await session.execute(
+                select(func.count())
+                .select_from(Event)
+                .where(Event.message_row_id == message_row_id, Event.code == "duplicate")
+            )
+            return int(result.scalar_one())
+
+    async def identifiers_of(self, message_row_id: int) -> list[dict[str, str]]:
+        async with self.sessions() as session:
+            result = await session.execute(
+                select(IdentifierRecord)
+                .where(IdentifierRecord.message_row_id == message_row_id)
+                .order_by(IdentifierRecord.id)
+            )
+            return [{"kind": i.kind, "value": i.value, "role": i.role} for i in result.scalars()]
+
+    async def list_cases(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        query = select(Case).order_by(Case.created_at.desc()).limit(limit)
+        if status:
+            query = query.where(Case.status == status)
+        async with self.sessions() as session:
+            cases = (await session.execute(query)).scalars().all()
+            return [_case_summary(c) for c in cases]
+
+    async def get_case(self, case_id: str) -> dict[str, Any] | None:
+        async with self.sessions() as session:
+            case = (
+                await session.execute(
+                    select(Case)
+                    .where(Case.id == case_id)
+                    .options(
+                        selectinload(Case.messages).selectinload(MessageRecord.attachments),
+                        selectinload(Case.identifiers),
+                        selectinload(Case.events),
+                    )
+                )
+            ).scalar_one_or_none()
+            if case is None:
+                return None
+            data = _case_summary(case)
+            data["messages"] = [
+                {
+                    "id": m.id,
+                    "message_id": m.message_id,
+                    "outcome": m.outcome,
+                    "received_at": m.received_at.isoformat(),
+                    "from": m.from_address,
+                    "subject": m.subject,
+                    "reasons": m.reasons,
+                    "defects": m.defects,
+                    "attachments_removed": [
+                        {
+                            "filename": a.filename,
+                            "declared_type": a.declared_type,
+                            "sniffed_type": a.sniffed_type,
+                            "size": a.size,
+                            "sha256": a.sha256,
+                        }
+                        for a in m.attachments
+                    ],
+                }
+                for m in sorted(case.messages, key=lambda m: m.id)
+            ]
+            data["identifiers"] = [
+                {
+                    "kind": i.kind,
+                    "value": i.value,
+                    "role": i.role,
+                    "raw": i.raw,
+                    "span": [i.span_start, i.span_end],
+                    "confidence": i.confidence,
+                    "recognizer": i.recognizer,
+                    "pattern": i.pattern,
+                }
+                for i in case.identifiers
+            ]
+            data["events"] = [
+                {
+                    "at": e.at.isoformat(),
+                    "kind": e.kind,
+                    "code": e.code,
+                    "detail": e.detail,
+                    "actor": e.actor,
+                }
+                for e in case.events
+            ]
+            return data
+
+
+def _case_summary(case: Case) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "status": case.status,
+        "channel": case.channel,
+        "emergency": case.emergency,
+        "subject": case.subject,
+        "sender": case.sender_address,
+        "agency": case.agency,
+        "request_address": case.request_address,
+        "created_at": case.created_at.isoformat(),
+        "updated_at": case.updated_at.isoformat(),
+    }

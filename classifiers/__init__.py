@@ -1,0 +1,1 @@
+"""The rules that decide (gate, emergency) and the extractors (identifiers)."""

@@ -1,0 +1,137 @@
+"""Which sender domains are law enforcement, and which merely pretend to be.
+
+The registrable domain comes from tldextract on its bundled public-suffix snapshot:
+constructed with no suffix-list URLs and no cache dir, it never touches the network or
+the disk. Allowed suffixes are matched on whole labels (``x.fbi.gov`` ends with ``gov``;
+``fbigov.net`` does not), so a policy suffix need not be in the public suffix list.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+import tldextract
+
+from config.settings import LEPolicySettings
+
+
+@dataclass(frozen=True)
+class DomainDecision:
+    domain: str
+    registrable: str
+    allowed: bool
+    code: str
+    explanation: str
+    lookalike: bool = False
+
+
+def _ascii_label_ok(label: str) -> bool:
+    return label.isascii() and not label.startswith("xn--")
+
+
+class DomainPolicy:
+    def __init__(self, settings: LEPolicySettings) -> None:
+        self.allowed_suffixes = tuple(settings.allowed_suffixes)
+        self.allowed_domains = frozenset(settings.allowed_domains)
+        self.denied_domains = frozenset(settings.denied_domains)
+        words = {w for w in settings.agency_words}
+        tokens = {w for w in words if " " not in w}
+        tokens.update(s.split(".")[0] for s in self.allowed_suffixes)
+        tokens.update(d.split(".")[0] for d in self.allowed_domains)
+        self._tokens = frozenset(t for t in tokens if len(t) >= 2)
+        self._phrases = tuple(
+            re.compile(rf"(?<![a-z0-9]){re.escape(w)}(?![a-z0-9])") for w in sorted(words)
+        )
+
+    @cached_property
+    def _extract(self) -> tldextract.TLDExtract:
+        return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+    def warm_up(self) -> None:
+        self._extract("example.com")
+
+    def registrable(self, domain: str) -> str:
+        result = self._extract(domain)
+        return result.top_domain_under_public_suffix or domain
+
+    @staticmethod
+    def _within(domain: str, parent: str) -> bool:
+        return domain == parent or domain.endswith("." + parent)
+
+    def decide(self, domain: str) -> DomainDecision:
+        domain = domain.strip().strip(".").lower()
+        if not domain or "." not in domain:
+            return DomainDecision(domain, domain, False, "no_sender_domain", "No usable domain.")
+        registrable = self.registrable(domain)
+        for denied in self.denied_domains:
+            if self._within(domain, denied):
+                return DomainDecision(
+                    domain, registrable, False, "denied_domain", f"{denied} is on the deny list."
+                )
+        labels = domain.split(".")
+        le_match = next(
+            (s for s in self.allowed_suffixes if self._within(domain, s) and domain != s), None
+        )
+        exact = next((d for d in self.allowed_domains if self._within(domain, d)), None)
+        if (le_match or exact) and not all(_ascii_label_ok(label) for label in labels):
+            return DomainDecision(
+                domain,
+                registrable,
+                False,
+                "lookalike_domain",
+                "An internationalised (non-ASCII) domain imitating a law-enforcement one.",
+                lookalike=True,
+            )
+        if exact:
+            return DomainDecision(
+                domain, registrable, True, "le_domain", f"{exact} is an allowed agency domain."
+            )
+        if le_match:
+            return DomainDecision(
+                domain, registrable, True, "le_domain", f"{domain} is under the .{le_match} suffix."
+            )
+        lookalike = self.imitates_le(domain, registrable)
+        return DomainDecision(
+            domain,
+            registrable,
+            False,
+            "non_le_domain",
+            f"{registrable} is not a law-enforcement domain"
+            + (" and imitates one." if lookalike else "."),
+            lookalike=lookalike,
+        )
+
+    def imitates_le(self, domain: str, registrable: str) -> bool:
+        """A non-LE domain carrying LE labels: ``fbi.gov.example.com``, ``fbi-gov.com``,
+        ``fbigov.net``. Only the part left of the public suffix is read."""
+        suffix_len = len(registrable.split(".")) - 1
+        labels = domain.split(".")[: len(domain.split(".")) - suffix_len]
+        for label in labels:
+            if not _ascii_label_ok(label):
+                return True
+            for piece in label.split("-"):
+                if piece in self._tokens or self._segments(piece):
+                    return True
+        return False
+
+    def _segments(self, word: str) -> bool:
+        """True when ``word`` is two or more agency tokens glued together (``fbigov``)."""
+        n = len(word)
+        if n < 4:
+            return False
+        reach = [0] * (n + 1)  # number of tokens in the best split ending here; 0 = none
+        reach[0] = 0
+        ok = [False] * (n + 1)
+        ok[0] = True
+        for end in range(1, n + 1):
+            for start in range(end):
+                if ok[start] and word[start:end] in self._tokens:
+                    ok[end] = True
+                    reach[end] = max(reach[end], reach[start] + 1)
+        return ok[n] and reach[n] >= 2
+
+    def display_name_claims_agency(self, display_name: str) -> bool:
+        name = display_name.lower()
+        return any(p.search(name) for p in self._phrases)

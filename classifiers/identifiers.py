@@ -1,0 +1,596 @@
+"""Account identifiers in the request body, each with its role and provenance.
+
+spaCy (a blank English pipeline: tokenizer plus Matcher patterns) finds handles, URLs,
+emails, SIDs and the cue phrases that name IDs ("User ID: …", "Tweet ID …", "screen
+name …"); ``phonenumbers`` finds phone numbers; ``ipaddress`` validates IPs. Every
+finding has one shape (``ingest.context.Identifier``) that says which recognizer and
+pattern found it and where, so a reviewer can check it.
+
+Roles: ``subject`` (the accounts the request is about), ``requester`` (the sender's own
+contact details: signature, letterhead, "contact me at …", addresses in a law-enforcement
+domain) and ``other`` (quoted earlier mail, URLs of laws cited). Only identifiers and
+nothing about the people behind them are extracted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import phonenumbers
+import spacy
+from spacy.attrs import ORTH
+from spacy.language import Language
+from spacy.matcher import Matcher
+from spacy.tokens import Doc, Token
+
+from classifiers.domains import DomainPolicy
+from config.settings import Settings
+from ingest.context import Identifier, MessageContext
+from ingest.quotes import in_spans
+from ingest.verdicts import Decision, Verdict
+
+MAX_EXTRACT_CHARS = 200_000
+
+HANDLE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
+PLATFORM_HOSTS = frozenset(
+    {"twitter.com", "www.twitter.com", "mobile.twitter.com", "x.com", "www.x.com", "mobile.x.com"}
+)
+# Paths on the platform that are not accounts.
+RESERVED_PATHS = frozenset(
+    {
+        "home",
+        "search",
+        "i",
+        "intent",
+        "explore",
+        "settings",
+        "notifications",
+        "messages",
+        "login",
+        "logout",
+        "signup",
+        "tos",
+        "privacy",
+        "hashtag",
+        "share",
+        "compose",
+        "about",
+        "help",
+        "account",
+        "jobs",
+        "download",
+        "who_to_follow",
+        "lists",
+        "topics",
+        "rules",
+    }
+)
+SID = re.compile(r"^(AC|PN|SM|MM|CA|RE|SK|MG|CF|QU|FN|US|KS|IS|CR|AP|AL|AD)[0-9a-fA-F]{32}$")
+# Hosts whose URLs are laws and guidelines being cited, not accounts.
+CITATION_HOSTS = (
+    "law.cornell.edu",
+    "uscode.house.gov",
+    "govinfo.gov",
+    "legislation.gov.uk",
+    "justice.gov",
+    "help.twitter.com",
+    "help.x.com",
+    "legal.twitter.com",
+    "twilio.com",
+    "ecfr.gov",
+)
+
+_CLOSING = re.compile(
+    r"^\s*(?:sincerely|regards|best|kind regards|warm regards|best regards|respectfully"
+    r"|very respectfully|thank you|thanks|many thanks|with thanks|v/r|yours|cordially|cheers"
+    r"|with (?:kind |best )?regards|merci|cordialement|salutations)\b[^\n]{0,40}?[,.!]?\s*$",
+    re.IGNORECASE,
+)
+_SIG_DASHES = re.compile(r"^--\s*$")
+_FORWARD = re.compile(r"^\s*-{3,}\s*Forwarded message\s*-{3,}|^\s*Begin forwarded message:", re.I)
+_SALUTATION = re.compile(r"^\s*(dear\b|to whom it may concern|custodian of records)", re.IGNORECASE)
+_SELF_CONTACT = re.compile(
+    r"(contact me|reach me|reached at|my (?:direct |cell |office |desk )?(?:line|phone|number|"
+    r"email|e-mail)|call me|email me|e-mail me|questions,? (?:please )?(?:contact|call))",
+    re.IGNORECASE,
+)
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_IPV6 = re.compile(r"(?<![0-9A-Fa-f:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![0-9A-Fa-f:])")
+_TRAILING = ".,;:!?)]}>'\""
+_EMAIL = re.compile(
+    r"(?<![\w.+'-])[A-Za-z0-9][A-Za-z0-9._%+'-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}"
+    r"[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}\b"
+)
+_SCHEME_URL = re.compile(r"\bhttps?://[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
+_URL_PATTERNS = ("PROFILE_URL", "STATUS_URL", "URL")
+_HANDLE_AT = re.compile(r"@[A-Za-z0-9_]{1,15}(?![A-Za-z0-9_@.]\w)(?![A-Za-z0-9_])")
+_URL_TAIL = re.compile(r"[^\s<>\"'()\[\]{}]+")
+_PHONE_CUE = re.compile(
+    r"(phone|tel\b|telephone|mobile|cell|number|call|sms|text|whatsapp|signal|contact|line)",
+    re.IGNORECASE,
+)
+
+_REGION_BY_SUFFIX = {"uk": "GB", "ca": "CA", "au": "AU", "nz": "NZ", "ie": "IE", "in": "IN"}
+
+ROLE_RANK = {"requester": 3, "subject": 2, "other": 1}
+
+
+def _cue(*words: str) -> list[dict[str, object]]:
+    return [{"LOWER": w} for w in words]
+
+
+def _build_nlp() -> tuple[Language, Matcher]:
+    nlp = spacy.blank("en")
+    tokenizer: Any = nlp.tokenizer
+    for form in ("id", "Id", "ID", "ids", "IDs", "Ids"):
+        # English exceptions split "id" as "i'd"; here it is always "identifier".
+        tokenizer.add_special_case(form, [{ORTH: form}])
+    matcher = Matcher(nlp.vocab)
+    matcher.add("HANDLE", [[{"TEXT": {"REGEX": r"^@[A-Za-z0-9_]+$"}}]])
+    matcher.add("URL", [[{"LIKE_URL": True}]])
+    matcher.add("EMAIL", [[{"LIKE_EMAIL": True}]])
+    matcher.add("SID", [[{"TEXT": {"REGEX": SID.pattern}}]])
+    id_words = {"IN": ["id", "ids", "identifier", "identifiers", "#"]}
+    matcher.add(
+        "USER_ID_CUE",
+        [
+            [
+                {"LOWER": {"IN": ["user", "account", "twitter", "numeric", "x"]}},
+                {"LOWER": id_words},
+            ],
+            [{"LOWER": {"IN": ["userid", "userids", "uid"]}}],
+        ],
+    )
+    matcher.add(
+        "STATUS_ID_CUE",
+        [[{"LOWER": {"IN": ["tweet", "status", "post"]}}, {"LOWER": id_words}]],
+    )
+    matcher.add(
+        "USERNAME_CUE",
+        [
+            [{"LOWER": {"IN": ["username", "usernames", "handle", "handles"]}}],
+            _cue("user", "name"),
+            _cue("screen", "name"),
+            _cue("screen", "names"),
+            _cue("the", "account"),
+            _cue("the", "accounts"),
+        ],
+    )
+    return nlp, matcher
+
+
+@dataclass
+class _Found:
+    kind: str
+    value: str
+    raw: str
+    start: int
+    end: int
+    recognizer: str
+    pattern: str
+    confidence: float
+
+
+def _strip_trailing(text: str) -> str:
+    while text and text[-1] in _TRAILING:
+        text = text[:-1]
+    return text
+
+
+def platform_url(url: str) -> tuple[str | None, str | None]:
+    """(handle, status id) named by an X/Twitter URL, or (None, None)."""
+    candidate = url if "://" in url else "https://" + url
+    try:
+        parts = urlsplit(candidate)
+    except ValueError:
+        return None, None
+    if (parts.hostname or "").lower() not in PLATFORM_HOSTS:
+        return None, None
+    segments = [s for s in parts.path.split("/") if s]
+    if not segments:
+        return None, None
+    first = segments[0].lstrip("@")
+    handle = None if first.lower() in RESERVED_PATHS or not HANDLE.match(first) else first
+    status = None
+    if len(segments) >= 3 and segments[1] in ("status", "statuses") and segments[2].isdigit():
+        status = segments[2]
+    return (handle.lower() if handle else None), status
+
+
+@dataclass
+class IdentifierExtractor:
+    policy: DomainPolicy
+    default_region: str = "US"
+    # The platform's own domains: its guideline URLs and request addresses are not
+    # accounts anyone is asking about.
+    own_domains: frozenset[str] = frozenset()
+    nlp: Language = field(init=False)
+    matcher: Matcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.nlp, self.matcher = _build_nlp()
+
+    # -- finding -------------------------------------------------------------------
+    def find(self, text: str, region: str) -> list[_Found]:
+        # Emails and scheme URLs by regex first: the tokenizer splits them at capitalised
+        # infixes ("M.Okafor@Example.NET"), which token patterns then miss.
+        found: list[_Found] = list(self._regex_emails_urls(text))
+        taken = [(f.start, f.end) for f in found]
+        with self.nlp.memory_zone():
+            doc = self.nlp.make_doc(text)
+            for match_id, start, end in self.matcher(doc):
+                label = self.nlp.vocab.strings[match_id]
+                for hit in self._from_match(doc, label, start, end):
+                    if not (hit.kind in ("email", "url") or hit.pattern in _URL_PATTERNS) or not (
+                        self._overlaps(hit.start, hit.end, taken)
+                    ):
+                        found.append(hit)
+        taken = [(f.start, f.end) for f in found]
+        found.extend(self._phones(text, region, taken))
+        taken = [(f.start, f.end) for f in found]
+        found.extend(self._ips(text, taken))
+        return found
+
+    def _from_match(self, doc: Doc, label: str, start: int, end: int) -> Iterator[_Found]:
+        span = doc[start:end]
+        token = doc[start]
+        if label == "HANDLE":
+            m = _HANDLE_AT.match(doc.text, token.idx)
+            if m and (token.idx == 0 or not doc.text[token.idx - 1].isalnum()):
+                raw = m.group()
+                yield _Found(
+                    "username",
+                    raw[1:].lower(),
+                    raw,
+                    token.idx,
+                    token.idx + len(raw),
+                    "spacy_matcher",
+                    "HANDLE",
+                    0.9,
+                )
+        elif label == "EMAIL":
+            raw = _strip_trailing(token.text)
+            yield _Found(
+                "email",
+                raw.lower(),
+                raw,
+                token.idx,
+                token.idx + len(raw),
+                "spacy_matcher",
+                "EMAIL",
+                0.95,
+            )
+        elif label == "SID":
+            raw = token.text
+            yield _Found(
+                "sid",
+                raw[:2].upper() + raw[2:].lower(),
+                raw,
+                token.idx,
+                token.idx + len(raw),
+                "spacy_matcher",
+                "SID",
+                0.98,
+            )
+        elif label == "URL":
+            m = _URL_TAIL.match(doc.text, token.idx)
+            yield from self._url(m.group() if m else token.text, token.idx)
+        elif label in ("USER_ID_CUE", "STATUS_ID_CUE"):
+            kind = "user_id" if label == "USER_ID_CUE" else "status_id"
+            yield from self._numbers_after(doc, end, kind, label, span.text)
+        elif label == "USERNAME_CUE":
+            yield from self._handle_after(doc, end, span.text)
+
+    def _regex_emails_urls(self, text: str) -> Iterator[_Found]:
+        emails = []
+        for m in _EMAIL.finditer(text):
+            raw = _strip_trailing(m.group())
+            emails.append((m.start(), m.start() + len(raw)))
+            yield _Found(
+                "email", raw.lower(), raw, m.start(), m.start() + len(raw), "regex", "EMAIL", 0.95
+            )
+        for m in _SCHEME_URL.finditer(text):
+            if not self._overlaps(m.start(), m.end(), emails):
+                yield from self._url(m.group(), m.start())
+
+    def _url(self, text: str, offset: int) -> Iterator[_Found]:
+        raw = _strip_trailing(text)
+        if "@" in raw and "/" not in raw:
+            return
+        try:
+            address = ipaddress.ip_address(raw)
+        except ValueError:
+            pass
+        else:
+            yield _Found(
+                "ip",
+                str(address),
+                raw,
+                offset,
+                offset + len(raw),
+                "ipaddress",
+                f"IPV{address.version}",
+                0.8,
+            )
+            return
+        handle, status = platform_url(raw)
+        if handle:
+            yield _Found(
+                "username",
+                handle,
+                raw,
+                offset,
+                offset + len(raw),
+                "platform_url",
+                "PROFILE_URL",
+                0.95,
+            )
+        if status:
+            yield _Found(
+                "status_id",
+                status,
+                raw,
+                offset,
+                offset + len(raw),
+                "platform_url",
+                "STATUS_URL",
+                0.98,
+            )
+        if handle is None and status is None:
+            candidate = raw if "://" in raw else "https://" + raw
+            try:
+                host = (urlsplit(candidate).hostname or "").lower()
+            except ValueError:
+                return
+            if host in PLATFORM_HOSTS or not host:
+                return
+            yield _Found("url", raw, raw, offset, offset + len(raw), "spacy_matcher", "URL", 0.6)
+
+    def _numbers_after(
+        self, doc: Doc, index: int, kind: str, pattern: str, cue: str
+    ) -> Iterator[_Found]:
+        """Digits following an ID cue, through punctuation, "is", "number", and lists."""
+        seen_number = False
+        for token in doc[index : index + 40]:
+            text = token.text.lstrip("#")
+            if text.isdigit() and 1 <= len(text) <= 20:
+                yield _Found(
+                    kind,
+                    text.lstrip("0") or "0",
+                    token.text,
+                    token.idx,
+                    token.idx + len(token.text),
+                    "spacy_matcher",
+                    pattern,
+                    0.85,
+                )
+                seen_number = True
+            elif not _continues_id_list(token, seen_number):
+                break
+
+    def _handle_after(self, doc: Doc, index: int, cue: str) -> Iterator[_Found]:
+        colon = False
+        for token in doc[index : index + 20]:
+            if token.text in (":", "-", "—", '"', "'", "“", "”", "(s)", "s"):
+                colon = colon or token.text == ":"
+                continue
+            if token.is_space:
+                continue
+            text = token.text.lstrip("@")
+            if token.text.startswith("@"):
+                # a real @handle is found by the HANDLE pattern already
+                return
+            if not HANDLE.match(text) or text.isdigit():
+                return
+            plain_word = text.isalpha() and text.islower()
+            if token.is_stop or (not colon and plain_word):
+                return
+            yield _Found(
+                "username",
+                text.lower(),
+                token.text,
+                token.idx,
+                token.idx + len(token.text),
+                "spacy_matcher",
+                "USERNAME_CUE",
+                0.75,
+            )
+            return
+
+    @staticmethod
+    def _overlaps(start: int, end: int, taken: list[tuple[int, int]]) -> bool:
+        return any(start < t_end and t_start < end for t_start, t_end in taken)
+
+    def _phones(self, text: str, region: str, taken: list[tuple[int, int]]) -> Iterator[_Found]:
+        try:
+            matches = list(
+                phonenumbers.PhoneNumberMatcher(text, region, phonenumbers.Leniency.POSSIBLE)
+            )
+        except Exception:
+            return
+        for match in matches:
+            if self._overlaps(match.start, match.end, taken):
+                continue
+            pattern = f"PhoneNumberMatcher:{region}"
+            if not phonenumbers.is_valid_number(match.number):
+                # Possible but not valid (unassigned or fictional ranges): only where the
+                # text around it talks about phones, and only well-formed.
+                before = text[max(0, match.start - 120) : match.start]
+                digits = sum(c.isdigit() for c in match.raw_string)
+                if digits < 10 or not _PHONE_CUE.search(before):
+                    continue
+                pattern += ":possible"
+            value = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+            yield _Found(
+                "phone",
+                value,
+                match.raw_string,
+                match.start,
+                match.end,
+                "phonenumbers",
+                pattern,
+                0.9 if pattern.endswith(region) else 0.6,
+            )
+
+    def _ips(self, text: str, taken: list[tuple[int, int]]) -> Iterator[_Found]:
+        for regex in (_IPV4, _IPV6):
+            for m in regex.finditer(text):
+                if self._overlaps(m.start(), m.end(), taken):
+                    continue
+                try:
+                    address = ipaddress.ip_address(m.group())
+                except ValueError:
+                    continue
+                yield _Found(
+                    "ip",
+                    str(address),
+                    m.group(),
+                    m.start(),
+                    m.end(),
+                    "ipaddress",
+                    "IPV4" if address.version == 4 else "IPV6",
+                    0.8,
+                )
+
+    # -- roles ---------------------------------------------------------------------
+    def extract(
+        self, text: str, quoted: list[tuple[int, int]], sender_address: str, sender_domain: str
+    ) -> list[Identifier]:
+        text = text[:MAX_EXTRACT_CHARS]
+        region = self.region_for(sender_domain)
+        requester_spans = requester_regions(text, quoted)
+        best: dict[tuple[str, str], Identifier] = {}
+        for f in sorted(self.find(text, region), key=lambda f: f.start):
+            role = self._role(f, text, quoted, requester_spans, sender_address)
+            ident = Identifier(
+                f.kind, f.value, f.raw, f.start, f.end, role, f.confidence, f.recognizer, f.pattern
+            )
+            key = (f.kind, f.value)
+            if key not in best or ROLE_RANK[role] > ROLE_RANK[best[key].role]:
+                best[key] = ident
+        return sorted(best.values(), key=lambda i: i.start)
+
+    def _is_own(self, f: _Found) -> bool:
+        if f.kind == "email":
+            host = f.value.rpartition("@")[2]
+        else:
+            try:
+                host = (
+                    urlsplit(f.value if "://" in f.value else "https://" + f.value).hostname or ""
+                )
+            except ValueError:
+                return False
+        return any(host == d or host.endswith("." + d) for d in self.own_domains)
+
+    def region_for(self, domain: str) -> str:
+        return _REGION_BY_SUFFIX.get(domain.rsplit(".", 1)[-1], self.default_region)
+
+    def _role(
+        self,
+        f: _Found,
+        text: str,
+        quoted: list[tuple[int, int]],
+        requester_spans: list[tuple[int, int]],
+        sender_address: str,
+    ) -> str:
+        if in_spans(f.start, quoted):
+            return "other"
+        if f.kind in ("email", "url") and self._is_own(f):
+            return "other"
+        if f.kind == "email" and (
+            f.value == sender_address or self.policy.decide(f.value.rpartition("@")[2]).allowed
+        ):
+            return "requester"
+        if f.kind == "url":
+            host = urlsplit(f.value if "://" in f.value else "https://" + f.value).hostname or ""
+            if any(host == h or host.endswith("." + h) for h in CITATION_HOSTS):
+                return "other"
+            if self.policy.decide(host).allowed:
+                return "other"
+        if in_spans(f.start, requester_spans):
+            return "requester"
+        line_start = text.rfind("\n", 0, f.start) + 1
+        line_end = text.find("\n", f.end)
+        line = text[line_start : line_end if line_end >= 0 else len(text)]
+        if f.kind in ("phone", "email") and _SELF_CONTACT.search(line):
+            return "requester"
+        return "subject"
+
+
+_ID_FILLERS = frozenset({"is", "number", "no", "#", "and", "&", "of"})
+
+
+def _continues_id_list(token: Token, seen_number: bool) -> bool:
+    """Between an ID cue and its numbers, or between listed numbers: punctuation, filler
+    words, and line breaks (only before the first number: a list ends at its line)."""
+    if token.is_punct or token.lower_ in _ID_FILLERS:
+        return True
+    if token.is_space:
+        return "\n\n" not in token.text and not (seen_number and "\n" in token.text)
+    return not seen_number and token.lower_ in ("s", "ids")
+
+
+def requester_regions(text: str, quoted: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Signature blocks (from a closing or ``--`` to the next forward/quote or the end)
+    and a letterhead (lines before an early salutation)."""
+    regions: list[tuple[int, int]] = []
+    lines = text.splitlines(keepends=True)
+    pos = 0
+    sig_start: int | None = None
+    for number, line in enumerate(lines):
+        stripped = line.rstrip("\n")
+        if number < 15 and _SALUTATION.match(stripped) and pos > 0 and not regions:
+            regions.append((0, pos))
+        if _FORWARD.match(stripped) or in_spans(pos, quoted):
+            if sig_start is not None:
+                regions.append((sig_start, pos))
+                sig_start = None
+        elif sig_start is None and (_CLOSING.match(stripped) or _SIG_DASHES.match(stripped)):
+            sig_start = pos
+        pos += len(line)
+    if sig_start is not None:
+        regions.append((sig_start, len(text)))
+    return regions
+
+
+@dataclass
+class IdentifierStage:
+    """Owns ``ctx.identifiers``."""
+
+    extractor: IdentifierExtractor
+    name: str = "identifiers"
+    runs_after_drop: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IdentifierStage:
+        policy = DomainPolicy(settings.le_policy)
+        own = {a.rpartition("@")[2] for a in settings.smtp.request_addresses}
+        return cls(IdentifierExtractor(policy, settings.extraction.default_region, frozenset(own)))
+
+    def __call__(self, ctx: MessageContext) -> Sequence[Verdict]:
+        address = ctx.sender.address if ctx.sender else ""
+        domain = ctx.sender.domain if ctx.sender else ""
+        ctx.identifiers = self.extractor.extract(ctx.body_text, ctx.quoted_spans, address, domain)
+        subjects = [i for i in ctx.identifiers if i.role == "subject"]
+        if subjects:
+            return [
+                Verdict(
+                    self.name,
+                    Decision.PASS,
+                    "identifiers_found",
+                    f"{len(subjects)} account identifier(s) named.",
+                )
+            ]
+        return [
+            Verdict(
+                self.name,
+                Decision.NOTE,
+                "no_identifiers",
+                "The request names no account identifier.",
+            )
+        ]

@@ -1,0 +1,138 @@
+"""One typed settings object, read from TOML and overridden by ``LE_INTAKE_…`` variables.
+
+The object is built once at start-up and handed to whatever needs it: there is no
+module-level config, so tests build as many differently configured apps as they like.
+
+Environment overrides use ``__`` between levels: ``LE_INTAKE_SMTP__PORT=2526`` sets
+``[smtp] port``. Values are parsed as TOML scalars where they can be (numbers, booleans,
+arrays), else taken as strings, so ``LE_INTAKE_SMTP__PORT=2526`` is an int.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ENV_PREFIX = "LE_INTAKE_"
+DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SmtpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = 2525
+    hostname: str = "le-intake.local"
+    request_addresses: tuple[str, ...] = ("lawenforcement@example-platform.com",)
+    default_request_address: str = "lawenforcement@example-platform.com"
+    max_message_bytes: int = 25 * 1024 * 1024
+    command_timeout_seconds: float = 60.0
+    max_sessions: int = 100
+    # RFC 5321 allows 1000 octets a line; real senders exceed it, and refusing the
+    # whole request for one long line loses it, so we accept longer lines.
+    max_line_bytes: int = 16 * 1024
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+
+    @field_validator("request_addresses")
+    @classmethod
+    def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(a.strip().lower() for a in value)
+
+
+class RunnerSettings(_Section):
+    max_attempts: int = 3
+    # Analysis (parsing, NLP) runs in worker processes so the SMTP loop never stalls;
+    # 0 runs it in a thread of the serving process instead.
+    workers: int = 1
+    scan_interval_seconds: float = 5.0
+
+
+class OutboxSettings(_Section):
+    # "folder" writes one .eml per outbound message; a relay transport comes with [replies].
+    transport: str = "folder"
+    folder: str = "var/outbox"
+
+
+class LEPolicySettings(_Section):
+    """Which sender domains count as law enforcement (first version; [gate] deepens it)."""
+
+    allowed_suffixes: tuple[str, ...] = ()
+    allowed_domains: tuple[str, ...] = ()
+    denied_domains: tuple[str, ...] = ()
+    agency_words: tuple[str, ...] = ()
+
+    @field_validator("allowed_suffixes", "allowed_domains", "denied_domains", "agency_words")
+    @classmethod
+    def _normalise(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v.strip().strip(".").lower() for v in value if v.strip())
+
+
+class ExtractionSettings(_Section):
+    default_region: str = "US"
+
+
+class Settings(_Section):
+    data_dir: str = "var"
+    database_url: str = "sqlite+aiosqlite:///var/le-intake.db"
+    spool_dir: str = "var/spool"
+    log_level: str = "INFO"
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    runner: RunnerSettings = Field(default_factory=RunnerSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    le_policy: LEPolicySettings = Field(default_factory=LEPolicySettings)
+    extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
+
+
+def _parse_scalar(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Turn ``LE_INTAKE_A__B=1`` variables into ``{"a": {"b": 1}}``."""
+    tree: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG":
+            continue
+        path = [p.lower() for p in key[len(ENV_PREFIX) :].split("__") if p]
+        if not path:
+            continue
+        node = tree
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"{key} conflicts with another LE_INTAKE_ variable")
+            node = child
+        node[path[-1]] = _parse_scalar(raw)
+    return tree
+
+
+def merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the TOML file (default ``config/default.toml``) and apply env overrides."""
+    env = os.environ if environ is None else environ
+    chosen = Path(path or env.get(f"{ENV_PREFIX}CONFIG") or DEFAULT_CONFIG)
+    with chosen.open("rb") as fh:
+        data = tomllib.load(fh)
+    return Settings.model_validate(merge(data, env_overrides(env)))

@@ -1,0 +1,1 @@
+"""The message's road in: channels (SMTP), the durable spool, the runner, parsing and stripping."""

@@ -1,0 +1,93 @@
+"""The message context that flows through the stages, and the facts stages add to it.
+
+Everything here is plain data, picklable, so analysis can run in a worker process and
+hand its result back to the event loop that owns the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from email.message import Message
+
+from ingest.envelope import Envelope
+from ingest.verdicts import Decision, Verdict, strongest
+
+
+@dataclass(frozen=True)
+class RemovedAttachment:
+    filename: str | None
+    declared_type: str
+    sniffed_type: str | None
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Identifier:
+    """One account identifier found in the text, with the provenance a reviewer needs."""
+
+    kind: str
+    value: str
+    raw: str
+    start: int
+    end: int
+    role: str
+    confidence: float
+    recognizer: str
+    pattern: str
+
+
+@dataclass(frozen=True)
+class Sender:
+    address: str
+    domain: str
+    display_name: str
+    registrable_domain: str
+
+
+@dataclass
+class ParsedHeaders:
+    message_id: str | None = None
+    subject: str = ""
+    from_header: str = ""
+    from_count: int = 0
+    to: tuple[str, ...] = ()
+    reply_to: str | None = None
+    date: str | None = None
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    auto_submitted: str | None = None
+    precedence: str | None = None
+    list_id: str | None = None
+    authentication_results: tuple[str, ...] = ()
+
+
+@dataclass
+class MessageContext:
+    raw: bytes
+    envelope: Envelope
+    headers: ParsedHeaders = field(default_factory=ParsedHeaders)
+    message: Message | None = None
+    defects: list[str] = field(default_factory=list)
+    body_text: str = ""
+    # Character ranges of body_text that quote earlier mail (replies), so extraction
+    # can tell what the sender wrote now from what they quoted.
+    quoted_spans: list[tuple[int, int]] = field(default_factory=list)
+    attachments: list[RemovedAttachment] = field(default_factory=list)
+    sender: Sender | None = None
+    agency: str | None = None
+    emergency: bool = False
+    identifiers: list[Identifier] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+
+    @property
+    def decision(self) -> Decision:
+        return strongest(self.verdicts)
+
+    @property
+    def reason_codes(self) -> list[str]:
+        seen: list[str] = []
+        for verdict in self.verdicts:
+            if verdict.code not in seen:
+                seen.append(verdict.code)
+        return seen

@@ -1,0 +1,67 @@
+"""Reading headers defensively: decoded, single-line, bounded, never raising.
+
+Header values are attacker-controlled. Everything read here is stripped of CR/LF and
+control characters and cut to a sane length before anything stores, logs or reflects it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses
+
+MAX_HEADER_CHARS = 998
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f]+")
+_MSGID = re.compile(r"<[^<>\s]{1,500}>")
+
+
+def clean(value: str, limit: int = MAX_HEADER_CHARS) -> str:
+    """One line, no control characters, at most ``limit`` characters."""
+    return _UNSAFE.sub(" ", value).strip()[:limit]
+
+
+def decoded(value: object) -> str:
+    """RFC 2047 decoding that falls back to the raw text on any malformation."""
+    text = str(value) if value is not None else ""
+    with contextlib.suppress(ValueError, LookupError, UnicodeError, TypeError, AssertionError):
+        text = str(make_header(decode_header(text)))
+    return clean(text)
+
+
+def header(message: Message, name: str) -> str | None:
+    try:
+        value = message.get(name)
+    except (ValueError, IndexError, TypeError):
+        return None
+    return None if value is None else decoded(value)
+
+
+def all_headers(message: Message, name: str) -> list[str]:
+    try:
+        values = message.get_all(name) or []
+    except (ValueError, IndexError, TypeError):
+        return []
+    return [clean(str(v)) for v in values]
+
+
+def message_ids(value: str | None) -> tuple[str, ...]:
+    return tuple(_MSGID.findall(value or ""))[:100]
+
+
+def first_address(value: str) -> tuple[str, str]:
+    """(display name, address) of the first mailbox in an address header."""
+    try:
+        pairs = getaddresses([value])
+    except (ValueError, IndexError, TypeError):
+        return "", ""
+    for name, address in pairs:
+        if address:
+            return decoded(name), clean(address).lower().rstrip(".")
+    return "", ""
+
+
+def domain_of(address: str) -> str:
+    _, _, domain = address.rpartition("@")
+    return domain.strip().strip(".").lower()

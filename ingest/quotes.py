@@ -1,0 +1,70 @@
+"""Finding the quoted part of a reply, so extraction knows what the sender wrote now.
+
+Quoted: lines starting with ``>``; everything from an attribution line ("On … wrote:")
+or an Outlook ``-----Original Message-----`` / ``From: … Sent: …`` block to the end.
+A forwarded message ("---------- Forwarded message ---------") is not quoted: the
+sender is passing it on as part of the request.
+"""
+
+from __future__ import annotations
+
+import re
+
+_FORWARD = re.compile(
+    r"^\s*(-{3,}\s*Forwarded message\s*-{3,}|Begin forwarded message:)", re.IGNORECASE
+)
+_HEADER_LINE = re.compile(r"^\s*[A-Za-z][A-Za-z-]{0,30}:\s")
+_ATTRIBUTION = re.compile(r"^\s*On\b.{0,300}\bwrote:\s*$", re.IGNORECASE)
+_ORIGINAL = re.compile(r"^\s*-{2,}\s*Original Message\s*-{2,}\s*$", re.IGNORECASE)
+_OUTLOOK_FROM = re.compile(r"^\s*From:\s.+$", re.IGNORECASE)
+_OUTLOOK_SENT = re.compile(r"^\s*(Sent|Date):\s.+$", re.IGNORECASE)
+
+
+def quoted_spans(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    lines = text.splitlines(keepends=True)
+    offsets = []
+    pos = 0
+    for line in lines:
+        offsets.append(pos)
+        pos += len(line)
+    in_forward_headers = False
+    for i, line in enumerate(lines):
+        stripped = line.rstrip("\n")
+        if _FORWARD.match(stripped):
+            in_forward_headers = True
+            continue
+        if in_forward_headers:
+            # The header block of a forwarded message is part of what is passed on.
+            if _HEADER_LINE.match(stripped):
+                continue
+            in_forward_headers = False
+        tail_starts = (
+            _ATTRIBUTION.match(stripped)
+            or _ORIGINAL.match(stripped)
+            or (
+                _OUTLOOK_FROM.match(stripped)
+                and i + 1 < len(lines)
+                and _OUTLOOK_SENT.match(lines[i + 1].rstrip("\n"))
+            )
+        )
+        if tail_starts:
+            spans.append((offsets[i], len(text)))
+            break
+        if stripped.lstrip().startswith(">"):
+            spans.append((offsets[i], offsets[i] + len(line)))
+    return _merge(spans)
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def in_spans(position: int, spans: list[tuple[int, int]]) -> bool:
+    return any(start <= position < end for start, end in spans)

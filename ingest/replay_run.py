@@ -1,0 +1,44 @@
+"""Driving a replay run: build the parts once, feed every source, collect report rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cases.db import make_engine, upgrade
+from cases.repository import CaseStore
+from config.settings import Settings
+from ingest.analysis import InlineAnalyser
+from ingest.processor import Processor
+from ingest.replay import envelope_for, iter_sources, replay_in_process, replay_over_smtp
+from le_intake.clock import SystemClock
+
+
+async def run_replay(
+    settings: Settings,
+    paths: list[Path],
+    smtp_target: str | None,
+    on_progress: Callable[[], None] = lambda: None,
+) -> list[dict[str, Any]]:
+    clock = SystemClock()
+    engine = make_engine(settings.database_url)
+    reports: list[dict[str, Any]] = []
+    analyser = InlineAnalyser(settings) if smtp_target is None else None
+    try:
+        await upgrade(engine)
+        store = CaseStore(engine, clock)
+        seen: dict[int, int] = {}
+        for item in iter_sources(paths):
+            envelope = envelope_for(item.raw, settings, clock)
+            if analyser is not None:
+                row = await replay_in_process(item, Processor(analyser, store), envelope)
+            else:
+                assert smtp_target is not None
+                host, _, port = smtp_target.rpartition(":")
+                row = await replay_over_smtp(item, envelope, host, int(port), store, seen)
+            reports.append(row)
+            on_progress()
+    finally:
+        await engine.dispose()
+    return reports

@@ -1,0 +1,3 @@
+from le_intake.cli import main
+
+main()

@@ -1,0 +1,221 @@
+"""The ``le-intake`` command: serve, replay, db upgrade, cases list/show."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from cases.db import make_engine, upgrade
+from cases.repository import CaseStore
+from config.settings import Settings, load_settings, merge
+from le_intake import __version__, logs
+from le_intake.clock import SystemClock
+
+T = TypeVar("T")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+@click.group()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="LE_INTAKE_CONFIG",
+    help="TOML settings file (default: config/default.toml). LE_INTAKE_* variables override it.",
+)
+@click.version_option(__version__, prog_name="le-intake")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
+    """le-intake: the intake desk for law-enforcement data requests.
+
+    Mail to the request addresses is spooled, checked (law-enforcement sender, attachments
+    removed, emergency flag, account identifiers) and recorded as cases.
+    """
+    settings = load_settings(config_path)
+    logs.configure(settings.log_level)
+    ctx.obj = settings
+
+
+@main.command()
+@click.pass_obj
+def serve(settings: Settings) -> None:
+    """Listen for SMTP and process spooled mail (applies migrations first)."""
+    from le_intake.app import serve as serve_app
+
+    _run(serve_app(settings))
+
+
+@main.group()
+def db() -> None:
+    """Case store schema."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+def db_upgrade(settings: Settings) -> None:
+    """Apply the Alembic migrations to the configured database."""
+
+    async def go() -> None:
+        engine = make_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    _run(go())
+    click.echo("database is at the latest schema")
+
+
+@main.group()
+def cases() -> None:
+    """Look at recorded cases."""
+
+
+async def _with_store(settings: Settings, work: Any) -> Any:
+    engine = make_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        return await work(CaseStore(engine, SystemClock()))
+    finally:
+        await engine.dispose()
+
+
+@cases.command("list")
+@click.option("--status", help="Only cases in this status (e.g. awaiting_confirmation, open).")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_obj
+def cases_list(settings: Settings, status: str | None, limit: int, as_json: bool) -> None:
+    """Newest cases first."""
+    rows = _run(_with_store(settings, lambda s: s.list_cases(status, limit)))
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    table = Table("case", "status", "emergency", "sender", "subject", "created")
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["status"],
+            "yes" if row["emergency"] else "",
+            row["sender"],
+            row["subject"][:60],
+            row["created_at"][:19],
+        )
+    Console().print(table)
+
+
+@cases.command("show")
+@click.argument("case_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def cases_show(settings: Settings, case_id: str, as_json: bool) -> None:
+    """One case with its messages, identifiers and events."""
+    data = _run(_with_store(settings, lambda s: s.get_case(case_id)))
+    if data is None:
+        raise click.ClickException(f"no case {case_id}")
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    console = Console()
+    console.print(
+        f"[bold]{data['id']}[/bold]  {data['status']}{'  EMERGENCY' if data['emergency'] else ''}"
+    )
+    console.print(f"from {data['sender']}  subject {data['subject']!r}")
+    ids = Table("kind", "value", "role", "found by")
+    for i in data["identifiers"]:
+        ids.add_row(i["kind"], i["value"], i["role"], f"{i['recognizer']}/{i['pattern']}")
+    console.print(ids)
+    events = Table("at", "kind", "code", "detail")
+    for e in data["events"]:
+        events.add_row(e["at"][:19], e["kind"], e["code"], e["detail"])
+    console.print(events)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--smtp",
+    "smtp_target",
+    metavar="HOST:PORT",
+    help="Send through a running listener with a real SMTP client instead.",
+)
+@click.option(
+    "--report-json",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report as JSON Lines, one object per message.",
+)
+@click.option(
+    "--into-store",
+    is_flag=True,
+    help="Record into the configured case store (default: a scratch database).",
+)
+@click.pass_obj
+def replay(
+    settings: Settings,
+    paths: tuple[Path, ...],
+    smtp_target: str | None,
+    report_json: Path | None,
+    into_store: bool,
+) -> None:
+    """Replay .eml folders, mbox files or Maildirs through the pipeline and report.
+
+    Exit code 0 when every message ended in a known outcome, 1 when any failed.
+    Outbound mail never leaves the machine: it goes to the outbox folder.
+    """
+    from ingest.replay_run import run_replay
+
+    with tempfile.TemporaryDirectory(prefix="le-intake-replay-") as scratch:
+        overrides: dict[str, Any] = {
+            "outbox": {"transport": "folder", "folder": settings.outbox.folder}
+        }
+        if not (into_store or smtp_target):
+            overrides["database_url"] = f"sqlite+aiosqlite:///{scratch}/replay.db"
+        run_settings = Settings.model_validate(merge(settings.model_dump(), overrides))
+        console = Console(stderr=True)
+        with Progress(console=console, disable=not sys.stderr.isatty(), transient=True) as bar:
+            task = bar.add_task("replaying", total=None)
+            reports = _run(
+                run_replay(run_settings, list(paths), smtp_target, lambda: bar.advance(task))
+            )
+    if report_json:
+        with report_json.open("w", encoding="utf-8") as fh:
+            for row in reports:
+                fh.write(json.dumps(row) + "\n")
+    _print_summary(reports)
+    if any(r["outcome"] == "failed" for r in reports):
+        sys.exit(1)
+
+
+def _print_summary(reports: list[dict[str, Any]]) -> None:
+    console = Console()
+    table = Table("source", "outcome", "reasons", "emergency", "attachments", "subject ids")
+    for r in reports:
+        subjects = [i for i in r["identifiers"] if i["role"] == "subject"]
+        table.add_row(
+            Path(r["source"]).name if ":" not in Path(r["source"]).name else r["source"],
+            r["outcome"],
+            ",".join(r["reasons"]),
+            "yes" if r["emergency"] else "",
+            str(r["attachments_removed"]),
+            str(len(subjects)),
+        )
+    console.print(table)
+    counts = Counter(r["outcome"] for r in reports)
+    console.print(
+        f"{len(reports)} messages: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    )
