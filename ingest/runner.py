@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import traceback
 
@@ -30,11 +31,27 @@ class Runner:
         self.max_attempts = max_attempts
         self.scan_interval = scan_interval
         self._wake = asyncio.Event()
+        # Ids known to wait in new/, smallest (most urgent, oldest) first. Channels in this
+        # process add to it as they spool; a directory scan refills it at start-up and
+        # whenever it runs dry, so items spooled by anyone else are found too.
+        self._known: list[str] = []
         self.processed = 0
 
-    def notify(self) -> None:
+    def notify(self, item_id: str | None = None) -> None:
         """Called by a channel after it spooled something."""
+        if item_id is not None:
+            heapq.heappush(self._known, item_id)
         self._wake.set()
+
+    async def _next_item(self) -> SpoolItem | None:
+        if not self._known:
+            self._known = await asyncio.to_thread(self.spool.pending)
+            heapq.heapify(self._known)
+        while self._known:
+            item = await asyncio.to_thread(self.spool.claim, heapq.heappop(self._known))
+            if item is not None:
+                return item
+        return None
 
     async def run_one(self, item: SpoolItem) -> ProcessResult | None:
         try:
@@ -59,7 +76,9 @@ class Runner:
         """Process everything waiting now; returns how many items were taken."""
         taken = 0
         while True:
-            item = await asyncio.to_thread(self.spool.claim_next)
+            item = await self._next_item()
+            if item is None:
+                item = await asyncio.to_thread(self.spool.claim_next)
             if item is None:
                 return taken
             taken += 1

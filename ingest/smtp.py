@@ -20,7 +20,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from config.settings import SmtpSettings
 from ingest.envelope import Envelope as SpoolEnvelope
-from ingest.spool import PRIORITY_NORMAL, PRIORITY_URGENT, Spool
+from ingest.spool import PRIORITY_NORMAL, PRIORITY_URGENT, GroupCommit, Spool
 from le_intake.clock import Clock
 
 log = logging.getLogger("le_intake.smtp")
@@ -67,9 +67,10 @@ class IntakeHandler:
         spool: Spool,
         addresses: RequestAddresses,
         clock: Clock,
-        on_spooled: Callable[[], None] = lambda: None,
+        on_spooled: Callable[[str], None] = lambda item_id: None,
     ) -> None:
         self.spool = spool
+        self.commit = GroupCommit(spool)
         self.addresses = addresses
         self.clock = clock
         self.on_spooled = on_spooled
@@ -100,12 +101,10 @@ class IntakeHandler:
             helo=_safe(session.host_name or "") or None,
             channel="email",
         )
-        # Shielded: if the client drops now, the write still finishes, and the runner
-        # simply gets a message whose sender never saw 250 (harmless: we keep it).
-        item_id = await asyncio.shield(
-            asyncio.to_thread(self.spool.put, raw, spool_envelope, spool_priority(raw))
-        )
-        self.on_spooled()
+        # Shielded inside: if the client drops now, the write still finishes, and the
+        # runner simply gets a message whose sender never saw 250 (harmless: we keep it).
+        item_id = await self.commit.put(raw, spool_envelope, spool_priority(raw))
+        self.on_spooled(item_id)
         log.info("spooled", extra={"spool_id": item_id, "size": len(raw)})
         return f"{REPLY_OK} as {item_id}"
 

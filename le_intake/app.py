@@ -61,6 +61,7 @@ async def build_app(
     await upgrade(engine)
     store = CaseStore(engine, clock)
     spool = Spool(settings.spool_dir)
+    await asyncio.to_thread(spool.preallocate, settings.runner.spool_preallocate)
     analyser = analyser or make_analyser(settings)
     if isinstance(analyser, PoolAnalyser):
         await analyser.warm_up()
