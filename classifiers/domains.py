@@ -41,6 +41,15 @@ class DomainPolicy:
         tokens.update(s.split(".")[0] for s in self.allowed_suffixes)
         tokens.update(d.split(".")[0] for d in self.allowed_domains)
         self._tokens = frozenset(t for t in tokens if len(t) >= 2)
+        # Labels of the LE suffixes ("uk", "us", "ca") may be glued to an agency word
+        # ("policeuk"), but do not make a lookalike on their own.
+        self._glue = frozenset(label for s in self.allowed_suffixes for label in s.split(".")) | {
+            "us",
+            "uk",
+            "ca",
+            "au",
+            "nz",
+        }
         self._phrases = tuple(
             re.compile(rf"(?<![a-z0-9]){re.escape(w)}(?![a-z0-9])") for w in sorted(words)
         )
@@ -117,20 +126,26 @@ class DomainPolicy:
         return False
 
     def _segments(self, word: str) -> bool:
-        """True when ``word`` is two or more agency tokens glued together (``fbigov``)."""
+        """True when ``word`` is agency tokens glued together (``fbigov``, ``policeuk``):
+        two or more pieces, at least one of them an agency token."""
         n = len(word)
         if n < 4:
             return False
-        reach = [0] * (n + 1)  # number of tokens in the best split ending here; 0 = none
-        reach[0] = 0
-        ok = [False] * (n + 1)
-        ok[0] = True
+        # best[end] = (pieces, agency pieces) of a split of word[:end], or None
+        best: list[tuple[int, int] | None] = [None] * (n + 1)
+        best[0] = (0, 0)
         for end in range(1, n + 1):
             for start in range(end):
-                if ok[start] and word[start:end] in self._tokens:
-                    ok[end] = True
-                    reach[end] = max(reach[end], reach[start] + 1)
-        return ok[n] and reach[n] >= 2
+                prior = best[start]
+                piece = word[start:end]
+                if prior is None or not (piece in self._tokens or piece in self._glue):
+                    continue
+                candidate = (prior[0] + 1, prior[1] + (piece in self._tokens))
+                current = best[end]
+                if current is None or candidate[1] > current[1]:
+                    best[end] = candidate
+        final = best[n]
+        return final is not None and final[0] >= 2 and final[1] >= 1
 
     def display_name_claims_agency(self, display_name: str) -> bool:
         name = display_name.lower()

@@ -19,6 +19,7 @@ from ingest.verdicts import Decision, Verdict
 _WORDS = re.compile(r"[^\W_]+", re.UNICODE)
 _PHRASE = ("emergency", "disclosure", "request")
 _NEGATIONS = frozenset({"non", "not", "no", "nonemergency"})
+_ARTICLES = frozenset({"a", "an", "the"})
 
 
 def is_emergency_subject(subject: str) -> bool:
@@ -27,9 +28,12 @@ def is_emergency_subject(subject: str) -> bool:
         if tuple(words[i : i + 3]) != _PHRASE:
             continue
         before = words[max(0, i - 2) : i]
-        if before and (before[-1] in _NEGATIONS or (len(before) == 2 and before[0] == "not")):
-            continue
-        return True
+        negated = bool(before) and (
+            before[-1] in _NEGATIONS
+            or (len(before) == 2 and before[0] in _NEGATIONS and before[1] in _ARTICLES)
+        )
+        if not negated:
+            return True
     return False
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from classifiers.domains import DomainPolicy
 from config.settings import Settings
 from ingest.context import MessageContext, Sender
-from ingest.headers import domain_of, first_address
+from ingest.headers import address_count, domain_of, first_address
 from ingest.verdicts import Decision, Verdict
 
 
@@ -39,6 +39,8 @@ class GateStage:
             return [self._drop("no_from", "The message has no From header.")]
         if ctx.headers.from_count > 1:
             return [self._drop("multiple_from", "The message has more than one From header.")]
+        if address_count(ctx.headers.from_header) > 1:
+            return [self._drop("multiple_from", "The From header names more than one mailbox.")]
         display, address = first_address(ctx.headers.from_header)
         domain = domain_of(address)
         if not address or not domain:

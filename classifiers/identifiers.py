@@ -85,11 +85,16 @@ CITATION_HOSTS = (
     "ecfr.gov",
 )
 
+# A closing line is made of closing words only ("Thank you for your assistance,"), so
+# "Thank you for preserving @target." is body text, not the start of a signature.
+_CLOSING_WORDS = (
+    r"sincerely|regards|best|kind|warm|warmest|respectfully|very|thank|thanks|you|many|with|"
+    r"v/r|r|yours|truly|faithfully|cordially|cheers|merci|cordialement|salutations|for|your|"
+    r"in|advance|assistance|help|cooperation|time|attention|prompt|consideration|much|all|"
+    r"the|again|so|and|submitted|appreciation|stay|safe|nga|mihi|kindest|bien|à|vous"
+)
 _CLOSING = re.compile(
-    r"^\s*(?:sincerely|regards|best|kind regards|warm regards|best regards|respectfully"
-    r"|very respectfully|thank you|thanks|many thanks|with thanks|v/r|yours|cordially|cheers"
-    r"|with (?:kind |best )?regards|merci|cordialement|salutations)\b[^\n]{0,40}?[,.!]?\s*$",
-    re.IGNORECASE,
+    rf"^\s*(?:{_CLOSING_WORDS})(?:[\s,]+(?:{_CLOSING_WORDS}))*\s*[,.!]?\s*$", re.IGNORECASE
 )
 _SIG_DASHES = re.compile(r"^--\s*$")
 _FORWARD = re.compile(r"^\s*-{3,}\s*Forwarded message\s*-{3,}|^\s*Begin forwarded message:", re.I)
@@ -194,6 +199,9 @@ def platform_url(url: str) -> tuple[str | None, str | None]:
     segments = [s for s in parts.path.split("/") if s]
     if not segments:
         return None, None
+    if len(segments) >= 3 and segments[0] == "i" and segments[-2] in ("status", "statuses"):
+        # /i/web/status/<id> and /i/status/<id>: a post without its author's handle
+        return None, segments[-1] if segments[-1].isdigit() else None
     first = segments[0].lstrip("@")
     handle = None if first.lower() in RESERVED_PATHS or not HANDLE.match(first) else first
     status = None

@@ -53,6 +53,8 @@ class RunnerSettings(_Section):
     # 0 runs it in a thread of the serving process instead.
     workers: int = 1
     scan_interval_seconds: float = 5.0
+    # Empty spool files made at start for reuse; see ingest/spool.py.
+    spool_preallocate: int = 256
 
 
 class OutboxSettings(_Section):
@@ -92,10 +94,14 @@ class Settings(_Section):
 
 
 def _parse_scalar(raw: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
+    """Arrays and tables are read as TOML; scalars stay strings for pydantic to coerce, so
+    a text setting whose value looks like a number or a boolean keeps its text."""
+    if raw.lstrip()[:1] in ("[", "{"):
+        try:
+            return tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            return raw
+    return raw
 
 
 def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

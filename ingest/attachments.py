@@ -24,8 +24,13 @@ def _payload_bytes(part: Message) -> bytes:
     if part.is_multipart() or content_type(part).startswith("message/"):
         try:
             return part.as_bytes()
+        except RecursionError:
+            return b""  # a tree too deep to serialise; the defect is recorded by the walk
         except (ValueError, LookupError, UnicodeError, TypeError, AttributeError):
-            return str(part.get_payload()).encode("utf-8", "replace")
+            try:
+                return str(part.get_payload()).encode("utf-8", "replace")
+            except RecursionError:
+                return b""
     payload = part.get_payload(decode=True)
     if isinstance(payload, bytes):
         return payload

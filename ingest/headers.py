@@ -18,7 +18,12 @@ _MSGID = re.compile(r"<[^<>\s]{1,500}>")
 
 
 def clean(value: str, limit: int = MAX_HEADER_CHARS) -> str:
-    """One line, no control characters, at most ``limit`` characters."""
+    """One line, no control characters, at most ``limit`` characters; raw 8-bit header
+    bytes (surrogate-escaped by the parser) are read as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return _UNSAFE.sub(" ", value).strip()[:limit]
 
 
@@ -50,18 +55,43 @@ def message_ids(value: str | None) -> tuple[str, ...]:
     return tuple(_MSGID.findall(value or ""))[:100]
 
 
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)([^\s.@\[\]()<>,;:\\\"]{1,63}\.)+[^\s.@\[\]()<>,;:\\\"]{1,63}$"
+)
+
+
 def first_address(value: str) -> tuple[str, str]:
-    """(display name, address) of the first mailbox in an address header."""
+    """(display name, address) of the first mailbox in a raw address header.
+
+    The address must be ``local@domain`` with exactly one ``@`` and a dotted domain;
+    anything else yields an empty address, so a header like ``From: fbi.gov`` or
+    ``x@gmail.com@fbi.gov`` can never pass for a mailbox.
+    """
     try:
         pairs = getaddresses([value])
     except (ValueError, IndexError, TypeError):
         return "", ""
     for name, address in pairs:
-        if address:
-            return decoded(name), clean(address).lower().rstrip(".")
+        if not address:
+            continue
+        address = clean(address).lower().rstrip(".")
+        local, at, domain = address.partition("@")
+        if not (at and local and "@" not in domain and _DOMAIN.match(domain)):
+            return decoded(name), ""
+        return decoded(name), address
     return "", ""
 
 
+def address_count(value: str) -> int:
+    try:
+        return sum(1 for _, address in getaddresses([value]) if address)
+    except (ValueError, IndexError, TypeError):
+        return 0
+
+
 def domain_of(address: str) -> str:
-    _, _, domain = address.rpartition("@")
+    """The domain of a validated address; empty when there is none."""
+    local, at, domain = address.partition("@")
+    if not (at and local) or "@" in domain:
+        return ""
     return domain.strip().strip(".").lower()

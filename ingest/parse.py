@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import Message
+from email.parser import BytesHeaderParser
 
 import mailparser
 
@@ -40,8 +41,14 @@ def read_message(raw: bytes) -> tuple[Message, list[str]]:
                 defects.append(str(name)[:200])
     except Exception as exc:  # mail-parser raises many types on odd input
         defects.append(f"mailparser_error:{type(exc).__name__}")
-        message = email.message_from_bytes(raw)
-        defects.extend(type(d).__name__ for d in message.defects)
+        try:
+            message = email.message_from_bytes(raw)
+            defects.extend(type(d).__name__ for d in message.defects)
+        except RecursionError:
+            # A tree too deep for the stdlib: keep the headers, treat the rest as one
+            # opaque attachment (it is removed anyway).
+            defects.append("mime_too_deep_to_parse")
+            message = BytesHeaderParser().parsebytes(raw)
     return message, defects[:MAX_DEFECTS]
 
 
@@ -50,7 +57,9 @@ def read_headers(message: Message) -> ParsedHeaders:
     return ParsedHeaders(
         message_id=(h.message_ids(h.header(message, "Message-ID")) or (None,))[0],
         subject=h.header(message, "Subject") or "",
-        from_header=h.decoded(from_values[0]) if from_values else "",
+        # Addresses are read from the raw header: decoding RFC 2047 first would let an
+        # encoded display name ("=?utf-8?q?agent=40fbi.gov?=") pose as the address.
+        from_header=from_values[0] if from_values else "",
         from_count=len(from_values),
         to=tuple(h.clean(v) for v in h.all_headers(message, "To"))[:20],
         reply_to=h.header(message, "Reply-To"),
@@ -75,6 +84,7 @@ def body_text(message: Message) -> tuple[str, list[str]]:
             defects.append(defect)
         if content_type(part) == "text/html":
             text = html_to_text(text)
+        text = normalise(text)
         if text.strip():
             pieces.append(text.strip("\n"))
     return normalise("\n\n".join(pieces)), defects + found.defects
