@@ -29,7 +29,9 @@ from ingest.smtp import RequestAddresses
 from ingest.verdicts import Outcome
 from le_intake.clock import Clock
 
-SKIP_SUFFIXES = (".json", ".md", ".py", ".txt.expected")
+# Files in a mail folder that are not messages: sidecars, notes, licences.
+SKIP_SUFFIXES = (".json", ".md", ".py", ".tsv", ".csv", ".pyc")
+SKIP_NAMES = frozenset({"COPYING", "LICENSE", "NOTICE", "README"})
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,9 @@ def iter_sources(paths: list[Path]) -> Iterator[ReplayItem]:
                     yield ReplayItem(f"{path}:{number}", fh.read())
         elif path.is_dir():
             for child in sorted(path.iterdir()):
-                if (
-                    child.is_file()
-                    and not child.name.startswith(".")
-                    and not child.name.endswith(SKIP_SUFFIXES)
-                ):
+                if child.name.startswith(".") or child.name in SKIP_NAMES:
+                    continue
+                if child.is_dir() or not child.name.endswith(SKIP_SUFFIXES):
                     yield from iter_sources([child])
         elif _looks_like_mbox(path):
             mbox = mailbox.mbox(path, factory=None, create=False)

@@ -108,3 +108,18 @@ def test_unparseable_input_is_a_known_outcome_not_a_crash(tmp_path: Path) -> Non
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {r["outcome"] for r in rows} == {"dropped"}
     assert all("no_from" in r["reasons"] for r in rows)
+
+
+async def test_nested_folders_are_walked_and_notes_skipped(
+    tmp_path: Path, settings: Settings
+) -> None:
+    emls = sorted(FIXTURES.glob("*.eml"))[:2]
+    mail = tmp_path / "mail"
+    (mail / "a" / "b").mkdir(parents=True)
+    (mail / "a" / "one.eml").write_bytes(emls[0].read_bytes())
+    (mail / "a" / "b" / "two").write_bytes(emls[1].read_bytes())
+    (mail / "a" / "README.md").write_text("notes")
+    (mail / "a" / "b" / "x.expected.json").write_text("{}")
+    (mail / "LICENSE").write_text("licence")
+    rows = await run_replay(settings, [mail], None)
+    assert [Path(r["source"]).name for r in rows] == ["two", "one.eml"]
