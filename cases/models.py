@@ -36,6 +36,9 @@ class Case(Base):
     sender_address: Mapped[str] = mapped_column(String(320), index=True)
     sender_domain: Mapped[str] = mapped_column(String(255))
     agency: Mapped[str | None] = mapped_column(String(255))
+    agency_type: Mapped[str | None] = mapped_column(String(64))
+    # "pass" (authenticated), "fail", "temperror", "none": shown to staff and on alerts
+    sender_auth: Mapped[str | None] = mapped_column(String(16))
     request_address: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -74,6 +77,7 @@ class MessageRecord(Base):
     references: Mapped[list[str]] = mapped_column(JSON)
     size: Mapped[int] = mapped_column(Integer)
     emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    sender_auth: Mapped[str | None] = mapped_column(String(16))
     attachments_removed: Mapped[int] = mapped_column(Integer, default=0)
     defects: Mapped[list[str]] = mapped_column(JSON)
     # None for dropped mail: we keep no body of what we disregard.

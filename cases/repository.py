@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -168,6 +168,7 @@ class CaseStore:
             references=list(ctx.headers.references),
             size=size,
             emergency=ctx.emergency,
+            sender_auth=ctx.sender_auth,
             attachments_removed=len(ctx.attachments),
             defects=list(ctx.defects),
             text_body=None if outcome is Outcome.DROPPED else ctx.body_text,
@@ -237,6 +238,8 @@ class CaseStore:
             sender_address=sender.address if sender else "",
             sender_domain=sender.domain if sender else "",
             agency=ctx.agency,
+            agency_type=ctx.agency_type,
+            sender_auth=ctx.sender_auth,
             request_address=next(iter(ctx.envelope.rcpt_tos), ""),
             created_at=now,
             updated_at=now,
@@ -260,6 +263,40 @@ class CaseStore:
                 .where(Event.message_row_id == message_row_id, Event.code == "duplicate")
             )
             return int(result.scalar_one())
+
+    async def lookalike_summary(self, days: int) -> list[dict[str, Any]]:
+        """Dropped lookalike mail grouped by From domain (metadata only: it has no body)."""
+        since = self.clock.now() - timedelta(days=days)
+        async with self.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        MessageRecord.from_domain,
+                        MessageRecord.emergency,
+                        MessageRecord.received_at,
+                        MessageRecord.reasons,
+                    ).where(MessageRecord.outcome == "dropped", MessageRecord.received_at >= since)
+                )
+            ).all()
+        summary: dict[str, dict[str, Any]] = {}
+        for domain, emergency, received, reasons in rows:
+            if "lookalike_domain" not in (reasons or []):
+                continue
+            entry = summary.setdefault(
+                domain,
+                {
+                    "from_domain": domain,
+                    "messages": 0,
+                    "emergency": 0,
+                    "first_seen": received.isoformat(),
+                    "last_seen": received.isoformat(),
+                },
+            )
+            entry["messages"] += 1
+            entry["emergency"] += int(bool(emergency))
+            entry["first_seen"] = min(entry["first_seen"], received.isoformat())
+            entry["last_seen"] = max(entry["last_seen"], received.isoformat())
+        return sorted(summary.values(), key=lambda e: (-e["messages"], e["from_domain"]))
 
     async def identifiers_of(self, message_row_id: int) -> list[dict[str, str]]:
         async with self.sessions() as session:
@@ -352,6 +389,8 @@ def _case_summary(case: Case) -> dict[str, Any]:
         "subject": case.subject,
         "sender": case.sender_address,
         "agency": case.agency,
+        "agency_type": case.agency_type,
+        "sender_auth": case.sender_auth,
         "request_address": case.request_address,
         "created_at": case.created_at.isoformat(),
         "updated_at": case.updated_at.isoformat(),

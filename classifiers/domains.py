@@ -8,7 +8,9 @@ the disk. Allowed suffixes are matched on whole labels (``x.fbi.gov`` ends with 
 
 from __future__ import annotations
 
+import contextlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -29,6 +31,25 @@ class DomainDecision:
 
 def _ascii_label_ok(label: str) -> bool:
     return label.isascii() and not label.startswith("xn--")
+
+
+# Letters of other scripts that look like Latin ones, for the skeleton of a domain.
+_CONFUSABLES = str.maketrans(
+    "аеорсухіјѕԁһӏɩոνορατικмнвтАЕОРСХІЈЅΑΒΕΗΙΚΜΝΟΡΤΧΥΖ",
+    "aeopcyxijsdhlinvopatikmhbtaeopcxijsabehikmnoptxyz",
+)
+
+
+def skeleton(domain: str) -> str:
+    """The ASCII a reader would see: IDNA decoded, confusables mapped, accents dropped."""
+    labels = []
+    for label in domain.lower().split("."):
+        if label.startswith("xn--"):
+            with contextlib.suppress(UnicodeError):
+                label = label.encode("ascii").decode("idna")
+        label = unicodedata.normalize("NFKD", label.translate(_CONFUSABLES))
+        labels.append("".join(c for c in label if not unicodedata.combining(c)))
+    return ".".join(labels)
 
 
 class DomainPolicy:
@@ -119,7 +140,7 @@ class DomainPolicy:
         labels = domain.split(".")[: len(domain.split(".")) - suffix_len]
         for label in labels:
             if not _ascii_label_ok(label):
-                return True
+                label = skeleton(label)
             for piece in label.split("-"):
                 if piece in self._tokens or self._segments(piece):
                     return True

@@ -1,8 +1,15 @@
 """The law-enforcement gate: mail from anyone but law enforcement is disregarded.
 
-The decision rests on the RFC 5322 From domain (what the person sees); the envelope
-sender is recorded beside it. A display name is never evidence: "FBI <x@gmail.com>" is a
-lookalike, not an agency. Sender authentication (SPF/DKIM/DMARC) is [gate]'s next step.
+The decision rests on the RFC 5322 From domain, what a person reads. In order:
+
+1. one From header with one valid mailbox (else ``no_from``/``multiple_from``/``no_sender_domain``);
+2. the domain policy: deny list, LE suffixes and allowed domains, lookalikes (labels,
+   glued words, homoglyphs, one-edit typos of registered agency domains, agency claims in
+   the display name over a non-LE address) — non-LE mail is dropped;
+3. sender authentication (``classifiers.auth``): an aligned DKIM or SPF pass; a failure is
+   dropped, a temporary error or no result is held for staff to verify (configurable);
+4. notes that do not decide but that staff and replies must know: the agency from the .gov
+   registry, a Reply-To or envelope sender outside the LE policy (never used for answers).
 """
 
 from __future__ import annotations
@@ -10,18 +17,44 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from classifiers.domains import DomainPolicy
-from config.settings import Settings
+from classifiers.auth import AuthResult, AuthStatus, SenderAuthenticator
+from classifiers.dns import Resolver, StaticResolver, SystemResolver
+from classifiers.domains import DomainDecision, DomainPolicy, skeleton
+from classifiers.registry import AgencyRegistry
+from config.settings import AuthSettings, Settings
 from ingest.context import MessageContext, Sender
 from ingest.headers import address_count, domain_of, first_address
 from ingest.verdicts import Decision, Verdict
 
+_ACTIONS = {"continue": Decision.PASS, "hold": Decision.HOLD, "drop": Decision.DROP}
+
+
+def make_resolver(settings: AuthSettings) -> Resolver:
+    if settings.dns == "static":
+        return StaticResolver(settings.static_dns)
+    return SystemResolver(settings.dns_timeout_seconds)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Everything the gate concluded about one address, for ``le-intake domains check``."""
+
+    address: str
+    decision: DomainDecision
+    near_miss: str | None
+    agency: str | None
+    agency_type: str | None
+    verdicts: tuple[Verdict, ...]
+
 
 @dataclass
 class GateStage:
-    """Owns ``ctx.sender``."""
+    """Owns ``ctx.sender``, ``ctx.agency``, ``ctx.agency_type``, ``ctx.sender_auth``."""
 
     policy: DomainPolicy
+    registry: AgencyRegistry
+    authenticator: SenderAuthenticator
+    auth_settings: AuthSettings
     name: str = "gate"
     runs_after_drop: bool = False
 
@@ -29,39 +62,172 @@ class GateStage:
     def from_settings(cls, settings: Settings) -> GateStage:
         policy = DomainPolicy(settings.le_policy)
         policy.warm_up()
-        return cls(policy)
+        registry = AgencyRegistry.from_csv(extra_domains=settings.le_policy.allowed_domains)
+        auth = settings.auth
+        authenticator = SenderAuthenticator(
+            org_domain=policy.registrable,
+            resolver=make_resolver(auth),
+            trusted_authserv_ids=auth.trusted_authserv_ids,
+            trusted_peers=auth.trusted_peers,
+            verify=auth.verify,
+            dns_timeout=auth.dns_timeout_seconds,
+        )
+        return cls(policy, registry, authenticator, auth)
 
-    def _drop(self, code: str, message: str) -> Verdict:
-        return Verdict(self.name, Decision.DROP, code, message)
+    def _verdict(self, decision: Decision, code: str, message: str) -> Verdict:
+        return Verdict(self.name, decision, code, message)
 
-    def __call__(self, ctx: MessageContext) -> Sequence[Verdict]:
-        if ctx.headers.from_count == 0:
-            return [self._drop("no_from", "The message has no From header.")]
-        if ctx.headers.from_count > 1:
-            return [self._drop("multiple_from", "The message has more than one From header.")]
-        if address_count(ctx.headers.from_header) > 1:
-            return [self._drop("multiple_from", "The From header names more than one mailbox.")]
-        display, address = first_address(ctx.headers.from_header)
-        domain = domain_of(address)
-        if not address or not domain:
-            return [self._drop("no_sender_domain", "The From header holds no usable address.")]
+    # -- domain ------------------------------------------------------------------------
+    def domain_verdicts(
+        self, domain: str, display_name: str
+    ) -> tuple[DomainDecision, str | None, list[Verdict]]:
         decision = self.policy.decide(domain)
-        ctx.sender = Sender(address, domain, display, decision.registrable)
+        near = None
+        if (
+            decision.code != "denied_domain"
+            and decision.registrable not in self.policy.allowed_domains
+        ):
+            seen_as = skeleton(decision.registrable)
+            near = self.registry.near_miss(seen_as)
+            if near is None and seen_as != decision.registrable and seen_as in self.registry.known:
+                near = seen_as  # a homoglyph spelling of a known domain imitates it
         verdicts: list[Verdict] = []
-        if decision.allowed:
-            verdicts.append(Verdict(self.name, Decision.PASS, decision.code, decision.explanation))
-            return verdicts
-        if decision.code != "lookalike_domain":
-            verdicts.append(self._drop(decision.code, decision.explanation))
-        if decision.lookalike:
+        if decision.allowed and near is None:
+            verdicts.append(self._verdict(Decision.PASS, decision.code, decision.explanation))
+            return decision, near, verdicts
+        if decision.allowed:  # under an LE suffix, but a typo of a registered agency
             verdicts.append(
-                self._drop("lookalike_domain", f"{domain} imitates a law-enforcement domain.")
+                self._verdict(
+                    Decision.DROP,
+                    "lookalike_domain",
+                    f"{decision.registrable} is one edit away from the registered {near}.",
+                )
             )
-        if display and self.policy.display_name_claims_agency(display) and not decision.lookalike:
+            return decision, near, verdicts
+        if decision.code != "lookalike_domain":
+            verdicts.append(self._verdict(Decision.DROP, decision.code, decision.explanation))
+        if decision.lookalike or near:
+            why = f"imitates {near}" if near else "imitates a law-enforcement domain"
+            verdicts.append(self._verdict(Decision.DROP, "lookalike_domain", f"{domain} {why}."))
+        elif display_name and self.policy.display_name_claims_agency(display_name):
             verdicts.append(
-                self._drop(
+                self._verdict(
+                    Decision.DROP,
                     "lookalike_domain",
                     "The display name claims an agency over a non-law-enforcement address.",
                 )
             )
+        return decision, near, verdicts
+
+    def explain(self, address: str, display_name: str = "") -> Explanation:
+        domain = domain_of(address.lower())
+        decision, near, verdicts = self.domain_verdicts(domain, display_name)
+        agency = self.registry.lookup(domain) if decision.allowed else None
+        return Explanation(
+            address,
+            decision,
+            near,
+            agency.name if agency else None,
+            agency.type if agency else None,
+            tuple(verdicts),
+        )
+
+    # -- the stage ---------------------------------------------------------------------
+    def __call__(self, ctx: MessageContext) -> Sequence[Verdict]:
+        from_header = ctx.headers.from_header
+        if ctx.headers.from_count == 0:
+            return [self._verdict(Decision.DROP, "no_from", "The message has no From header.")]
+        if ctx.headers.from_count > 1 or address_count(from_header) > 1:
+            return [self._verdict(Decision.DROP, "multiple_from", "More than one From mailbox.")]
+        display, address = first_address(from_header)
+        domain = domain_of(address)
+        if not domain:
+            return [
+                self._verdict(
+                    Decision.DROP, "no_sender_domain", "The From header holds no valid mailbox."
+                )
+            ]
+        decision, _near, verdicts = self.domain_verdicts(domain, display)
+        ctx.sender = Sender(address, domain, display, decision.registrable)
+        if any(v.decision is Decision.DROP for v in verdicts):
+            return verdicts
+
+        agency = self.registry.lookup(domain)
+        if agency is not None:
+            ctx.agency, ctx.agency_type = agency.name, agency.type
+        elif domain.endswith(".gov"):
+            verdicts.append(
+                self._verdict(
+                    Decision.NOTE,
+                    "gov_domain_not_in_registry",
+                    f"{decision.registrable} is not in the shipped .gov registry snapshot.",
+                )
+            )
+        verdicts.extend(self._identity_notes(ctx))
+        if ctx.message is not None:
+            verdicts.extend(self._authenticate(ctx, domain))
         return verdicts
+
+    def _identity_notes(self, ctx: MessageContext) -> list[Verdict]:
+        notes = []
+        if ctx.headers.reply_to:
+            _, reply_to = first_address(ctx.headers.reply_to)
+            reply_domain = domain_of(reply_to)
+            if reply_to and not self.policy.decide(reply_domain).allowed:
+                notes.append(
+                    self._verdict(
+                        Decision.NOTE,
+                        "reply_to_outside_policy",
+                        f"Reply-To points outside law enforcement ({reply_domain}); "
+                        "answers go only to the authenticated From.",
+                    )
+                )
+        envelope_domain = domain_of(ctx.envelope.mail_from.lower())
+        if envelope_domain and not self.policy.decide(envelope_domain).allowed:
+            notes.append(
+                self._verdict(
+                    Decision.NOTE,
+                    "envelope_sender_outside_policy",
+                    f"The envelope sender's domain {envelope_domain} is not law enforcement.",
+                )
+            )
+        return notes
+
+    def _authenticate(self, ctx: MessageContext, domain: str) -> list[Verdict]:
+        assert ctx.message is not None
+        result = self.authenticator.authenticate(ctx.raw, ctx.message, ctx.envelope, domain)
+        notes = [
+            self._verdict(
+                Decision.NOTE,
+                "dkim_body_length_limit",
+                f"{finding}: text after the signed length is not covered by the signature.",
+            )
+            for finding in result.findings
+            if "l= (body length)" in finding
+        ]
+        return [*notes, self._status_verdict(result, ctx)]
+
+    def _status_verdict(self, result: AuthResult, ctx: MessageContext) -> Verdict:
+        ctx.sender_auth = result.status.value
+        source = "our boundary MTA" if result.source == "authentication-results" else "le-intake"
+        if result.status is AuthStatus.PASS:
+            return self._verdict(
+                Decision.PASS, "sender_authenticated", f"Authenticated ({source}): {result.detail}."
+            )
+        if result.status is AuthStatus.FAIL:
+            return self._verdict(
+                _ACTIONS[self.auth_settings.on_fail],
+                "sender_auth_failed",
+                f"The From domain is not authenticated ({source}): {result.detail}.",
+            )
+        if result.status is AuthStatus.TEMPERROR:
+            return self._verdict(
+                _ACTIONS[self.auth_settings.on_temperror],
+                "sender_auth_temperror",
+                f"Authentication could not be completed ({result.detail}); verify by hand.",
+            )
+        return self._verdict(
+            _ACTIONS[self.auth_settings.on_none],
+            "sender_unverified",
+            "No authentication result for the From domain; verify the sender by hand.",
+        )

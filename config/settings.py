@@ -77,6 +77,37 @@ class LEPolicySettings(_Section):
         return tuple(v.strip().strip(".").lower() for v in value if v.strip())
 
 
+class AuthSettings(_Section):
+    """Sender authentication; see classifiers/auth.py and docs/gate.md."""
+
+    # Authentication-Results are believed only with one of these authserv-ids, only on
+    # mail that came from one of these peers (the boundary MTA), never from outside.
+    trusted_authserv_ids: tuple[str, ...] = ("le-intake.local",)
+    trusted_peers: tuple[str, ...] = ()
+    verify: bool = True
+    dns: str = "system"  # "system" (dnspython) or "static" (the table below)
+    dns_timeout_seconds: float = 3.0
+    static_dns: dict[str, dict[str, list[str] | str]] = Field(default_factory=dict)
+    # What each outcome does: "continue", "hold" (staff verify by hand) or "drop".
+    on_fail: str = "drop"
+    on_temperror: str = "hold"
+    on_none: str = "hold"
+
+    @field_validator("on_fail", "on_temperror", "on_none")
+    @classmethod
+    def _action(cls, value: str) -> str:
+        if value not in ("continue", "hold", "drop"):
+            raise ValueError("must be continue, hold or drop")
+        return value
+
+    @field_validator("dns")
+    @classmethod
+    def _dns(cls, value: str) -> str:
+        if value not in ("system", "static"):
+            raise ValueError("must be system or static")
+        return value
+
+
 class ExtractionSettings(_Section):
     default_region: str = "US"
 
@@ -90,6 +121,7 @@ class Settings(_Section):
     runner: RunnerSettings = Field(default_factory=RunnerSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     le_policy: LEPolicySettings = Field(default_factory=LEPolicySettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
 
 

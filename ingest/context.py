@@ -76,6 +76,9 @@ class MessageContext:
     attachments: list[RemovedAttachment] = field(default_factory=list)
     sender: Sender | None = None
     agency: str | None = None
+    agency_type: str | None = None
+    # "pass", "fail", "temperror" or "none" once the gate has checked the sender
+    sender_auth: str | None = None
     emergency: bool = False
     identifiers: list[Identifier] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)

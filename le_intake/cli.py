@@ -146,6 +146,73 @@ def cases_show(settings: Settings, case_id: str, as_json: bool) -> None:
     console.print(events)
 
 
+@main.group()
+def domains() -> None:
+    """The law-enforcement domain policy."""
+
+
+@domains.command("check")
+@click.argument("address")
+@click.option("--display-name", default="", help="The From display name to judge with it.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def domains_check(settings: Settings, address: str, display_name: str, as_json: bool) -> None:
+    """Explain the gate's decision for one sender ADDRESS (no authentication: that needs
+    the message). Exit code 0 when the domain is law enforcement, 1 when it is not."""
+    from classifiers.gate import GateStage
+
+    explanation = GateStage.from_settings(settings).explain(address.strip(), display_name)
+    decision = explanation.decision
+    allowed = decision.allowed and not any(v.decision.value == "drop" for v in explanation.verdicts)
+    data = {
+        "address": address,
+        "domain": decision.domain,
+        "registrable_domain": decision.registrable,
+        "law_enforcement": allowed,
+        "agency": explanation.agency,
+        "agency_type": explanation.agency_type,
+        "near_miss_of": explanation.near_miss,
+        "verdicts": [
+            {"code": v.code, "decision": v.decision.value, "why": v.message}
+            for v in explanation.verdicts
+        ],
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(f"{address}: {'law enforcement' if allowed else 'NOT law enforcement'}")
+        click.echo(f"  registrable domain: {decision.registrable}")
+        if explanation.agency:
+            click.echo(f"  agency: {explanation.agency} ({explanation.agency_type})")
+        for v in explanation.verdicts:
+            click.echo(f"  {v.decision.value:5} {v.code}: {v.message}")
+        click.echo("  (sender authentication is checked per message: DKIM/SPF alignment)")
+    sys.exit(0 if allowed else 1)
+
+
+@domains.command("lookalikes")
+@click.option("--days", default=30, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def domains_lookalikes(settings: Settings, days: int, as_json: bool) -> None:
+    """Lookalike and spoofed senders seen recently: an attack on the desk is worth seeing."""
+    rows = _run(_with_store(settings, lambda s: s.lookalike_summary(days)))
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    table = Table("from domain", "messages", "emergency subjects", "first seen", "last seen")
+    for row in rows:
+        table.add_row(
+            row["from_domain"],
+            str(row["messages"]),
+            str(row["emergency"]),
+            row["first_seen"][:19],
+            row["last_seen"][:19],
+        )
+    Console().print(table)
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(

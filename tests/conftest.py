@@ -81,8 +81,16 @@ def request_message(
     message_id: str = "<req-1@fbi.gov>",
     to: str = REQUEST_ADDRESS,
     attachments: list[tuple[str, str, bytes]] | None = None,
+    authenticated: bool = True,
 ) -> bytes:
+    """A request as the boundary MTA hands it over: with its Authentication-Results
+    (authserv-id le-intake.local, trusted from loopback in the demo config)."""
     msg = EmailMessage()
+    if authenticated:
+        domain = sender.rpartition("@")[2]
+        msg["Authentication-Results"] = (
+            f"le-intake.local; dkim=pass header.d={domain}; dmarc=pass header.from={domain}"
+        )
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject

@@ -114,14 +114,23 @@ def test_internationalised_labels_under_allowed_names_are_lookalikes(
     assert decision.lookalike is True
 
 
-@pytest.mark.parametrize("domain", ["fb\u0456.com", "gm\u0430il.com", "xn--80ak6aa92e.com"])
-def test_internationalised_labels_elsewhere_are_lookalikes_too(
+@pytest.mark.parametrize("domain", ["fb\u0456.com", "p\u043elice-uk.co", "xn--fbi-gov-7ve.com"])
+def test_internationalised_spellings_of_agency_words_are_lookalikes(
     policy: DomainPolicy, domain: str
 ) -> None:
     decision = policy.decide(domain)
     assert decision.allowed is False
     assert decision.code == "non_le_domain"
     assert decision.lookalike is True
+
+
+@pytest.mark.parametrize("domain", ["gm\u0430il.com", "m\u00fcller.de", "xn--80ak6aa92e.com"])
+def test_internationalised_domains_that_imitate_no_agency_are_only_non_le(
+    policy: DomainPolicy, domain: str
+) -> None:
+    decision = policy.decide(domain)
+    assert decision.code == "non_le_domain"
+    assert decision.lookalike is False
 
 
 def test_denied_domain_wins_over_allowed_suffix() -> None:

@@ -216,3 +216,16 @@ async def test_internal_error_answers_451_without_details(listener: Listener) ->
     assert error.value.smtp_code == 451
     assert b"Error" not in error.value.smtp_error
     assert b"NotADirectory" not in error.value.smtp_error
+
+
+async def test_unauthenticated_le_mail_is_held_not_answered(listener: Listener) -> None:
+    raw = request_message(message_id="<noauth@fbi.gov>", authenticated=False)
+    await listener.send(raw, LE_SENDER, [REQUEST_ADDRESS])
+    await listener.app.runner.drain()
+    [case] = await listener.app.store.list_cases()
+    assert case["status"] == "held"
+    assert case["sender_auth"] == "none"
+    async with listener.app.store.sessions() as session:
+        row = (await session.execute(select(MessageRecord))).scalar_one()
+    assert row.outcome == "held"
+    assert "sender_unverified" in row.reasons

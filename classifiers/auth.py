@@ -1,0 +1,281 @@
+"""Sender authentication: is the From domain really the sender? (DMARC-style alignment)
+
+The From domain counts as authenticated when an *aligned* identifier passed: a DKIM
+signature whose ``d=`` has the same organisational domain as From, or SPF ``pass`` for a
+MAIL FROM with the same organisational domain (relaxed alignment, RFC 7489 §3.1). The
+domain's own DMARC policy is not consulted: for an intake desk every request must align,
+whatever the agency publishes.
+
+Results come from one of two places:
+
+- ``Authentication-Results`` written by our boundary MTA: believed only when the message
+  came from a trusted peer, only with a trusted authserv-id, and only above the second
+  ``Received`` header (an attacker can write our authserv-id lower down);
+- our own verification: dkimpy over every signature, pyspf for the connecting IP and MAIL
+  FROM, DNS through the ``classifiers.dns`` seam (a temporary DNS failure is ``temperror``,
+  never a fail).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import Message
+from enum import StrEnum
+from typing import Any
+
+import authres
+import dkim
+import spf
+from dkim.util import parse_tag_value
+
+from classifiers.dns import Resolver, TempDnsError
+from ingest.envelope import Envelope
+
+
+# dkimpy logs every missing key and bad signature at ERROR; the verdict says it once.
+logging.getLogger("dkimpy").setLevel(logging.CRITICAL)
+
+
+class AuthStatus(StrEnum):
+    PASS = "pass"  # noqa: S105 - a result name, not a secret
+    FAIL = "fail"
+    TEMPERROR = "temperror"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    status: AuthStatus
+    source: str  # "authentication-results", "verified", or "none"
+    detail: str
+    findings: tuple[str, ...] = ()
+
+
+_FAILING = {"fail", "permerror", "softfail", "neutral", "policy"}
+
+
+@dataclass
+class _Tally:
+    aligned_pass: list[str]
+    failed: list[str]
+    temp: list[str]
+    findings: list[str]
+
+    def result(self, source: str) -> AuthResult:
+        findings = tuple(self.findings)
+        if self.aligned_pass:
+            return AuthResult(AuthStatus.PASS, source, "; ".join(self.aligned_pass), findings)
+        if self.temp:
+            return AuthResult(AuthStatus.TEMPERROR, source, "; ".join(self.temp), findings)
+        if self.failed:
+            return AuthResult(AuthStatus.FAIL, source, "; ".join(self.failed), findings)
+        return AuthResult(AuthStatus.NONE, source, "no authentication result", findings)
+
+
+def peer_host(envelope: Envelope) -> str:
+    peer = envelope.peer or ""
+    host, sep, port = peer.rpartition(":")
+    return host.strip("[]") if sep and port.isdigit() else peer
+
+
+class _SpfQuery(spf.query):  # type: ignore[misc]
+    """pyspf with its DNS answered by our resolver (no module-level patching)."""
+
+    resolver: Resolver
+
+    def dns(self, name: str, qtype: str, cnames: Any = None, ignore_void: bool = False) -> Any:
+        name = str(name).rstrip(".").lower()
+        try:
+            answers = self.resolver.lookup(name, qtype)
+        except TempDnsError as exc:
+            raise spf.TempError(str(exc)) from exc
+        if qtype in ("TXT", "SPF"):
+            return [[a.encode("utf-8")] for a in answers]
+        if qtype == "MX":
+            out = []
+            for a in answers:
+                pref, _, host = a.partition(" ")
+                out.append((int(pref or 0), host))
+            return out
+        if not answers and not ignore_void:
+            self.void_lookups += 1
+            if self.void_lookups > spf.MAX_VOID_LOOKUPS:
+                raise spf.PermError("Void lookup limit exceeded")
+        return answers
+
+
+class SenderAuthenticator:
+    def __init__(
+        self,
+        org_domain: Callable[[str], str],
+        resolver: Resolver,
+        trusted_authserv_ids: tuple[str, ...],
+        trusted_peers: tuple[str, ...],
+        verify: bool = True,
+        dns_timeout: float = 3.0,
+    ) -> None:
+        self.org_domain = org_domain
+        self.resolver = resolver
+        self.trusted_ids = frozenset(i.lower() for i in trusted_authserv_ids)
+        self.trusted_peers = frozenset(trusted_peers)
+        self.verify = verify
+        self.dns_timeout = dns_timeout
+
+    def aligned(self, domain: str, from_domain: str) -> bool:
+        domain = domain.lower().strip(".")
+        return bool(domain) and self.org_domain(domain) == self.org_domain(from_domain)
+
+    def authenticate(
+        self, raw: bytes, message: Message, envelope: Envelope, from_domain: str
+    ) -> AuthResult:
+        if peer_host(envelope) in self.trusted_peers:
+            upstream = self.from_headers(message, from_domain)
+            if upstream is not None:
+                return upstream
+        if self.verify:
+            return self.verify_message(raw, envelope, from_domain)
+        return AuthResult(AuthStatus.NONE, "none", "no trusted result and verification is off")
+
+    # -- (a) Authentication-Results from our boundary MTA --------------------------------
+    def trusted_headers(self, message: Message) -> list[str]:
+        values: list[str] = []
+        received = 0
+        for name, value in message.items():
+            lname = name.lower()
+            if lname == "received":
+                received += 1
+                if received >= 2:
+                    break
+            elif lname == "authentication-results":
+                values.append(str(value))
+        return values
+
+    def from_headers(self, message: Message, from_domain: str) -> AuthResult | None:
+        tally = _Tally([], [], [], [])
+        seen = False
+        for value in self.trusted_headers(message):
+            try:
+                header = authres.AuthenticationResultsHeader.parse_value(value)
+            except Exception:  # authres raises its own and stdlib types on bad syntax
+                tally.findings.append("unparseable Authentication-Results ignored")
+                continue
+            if str(header.authserv_id).lower() not in self.trusted_ids:
+                tally.findings.append(f"Authentication-Results from {header.authserv_id} ignored")
+                continue
+            seen = True
+            for res in header.results:
+                self._tally_result(tally, res, from_domain)
+        return tally.result("authentication-results") if seen else None
+
+    def _tally_result(self, tally: _Tally, res: Any, from_domain: str) -> None:
+        method, result = str(res.method).lower(), str(res.result).lower()
+        props = {f"{p.type}.{p.name}".lower(): str(p.value) for p in res.properties}
+        if method == "dmarc":
+            domain = props.get("header.from", "")
+            if result == "pass" and self.aligned(domain, from_domain):
+                tally.aligned_pass.append(f"dmarc=pass header.from={domain}")
+            elif result == "fail":
+                tally.failed.append(f"dmarc=fail header.from={domain}")
+            elif result == "temperror":
+                tally.temp.append("dmarc=temperror")
+            return
+        if method == "dkim":
+            domain = props.get("header.d") or props.get("header.i", "").rpartition("@")[2]
+        elif method == "spf":
+            domain = props.get("smtp.mailfrom", "").rpartition("@")[2]
+        else:
+            return
+        label = f"{method}={result} {domain or '?'}"
+        if result == "pass":
+            if self.aligned(domain, from_domain):
+                tally.aligned_pass.append(label + " (aligned)")
+            else:
+                tally.failed.append(label + " (not aligned with From)")
+        elif result in _FAILING:
+            tally.failed.append(label)
+        elif result == "temperror":
+            tally.temp.append(label)
+
+    # -- (b) our own verification ------------------------------------------------------
+    def verify_message(self, raw: bytes, envelope: Envelope, from_domain: str) -> AuthResult:
+        tally = _Tally([], [], [], [])
+        self._verify_dkim(raw, from_domain, tally)
+        if not tally.aligned_pass:
+            self._verify_spf(envelope, from_domain, tally)
+        return tally.result("verified")
+
+    def _dnsfunc(self, temp: list[str]) -> Callable[..., bytes | None]:
+        def lookup(name: bytes | str, timeout: float = 5) -> bytes | None:
+            text = name.decode("ascii", "replace") if isinstance(name, bytes) else name
+            try:
+                answers = self.resolver.lookup(text.rstrip("."), "TXT")
+            except TempDnsError as exc:
+                temp.append(str(exc))
+                return None
+            return answers[0].encode("utf-8") if answers else None
+
+        return lookup
+
+    def _verify_dkim(self, raw: bytes, from_domain: str, tally: _Tally) -> None:
+        try:
+            verifier = dkim.DKIM(raw, timeout=int(self.dns_timeout) or 1)
+        except Exception:  # dkimpy raises on messages it cannot split into headers
+            tally.findings.append("message could not be read for DKIM")
+            return
+        signatures = [v for k, v in verifier.headers if k.lower() == b"dkim-signature"]
+        for idx, value in enumerate(signatures[:10]):
+            try:
+                tags = parse_tag_value(value)
+                domain = tags.get(b"d", b"").decode("ascii", "replace").lower()
+            except Exception:
+                tally.failed.append("dkim=permerror (malformed signature)")
+                continue
+            if b"l" in tags:
+                tally.findings.append(f"DKIM signature of {domain} uses l= (body length)")
+            temp: list[str] = []
+            try:
+                ok = verifier.verify(idx=idx, dnsfunc=self._dnsfunc(temp))
+            except dkim.DKIMException as exc:
+                tally.failed.append(f"dkim=permerror {domain} ({type(exc).__name__})")
+                continue
+            label = f"dkim={'pass' if ok else 'fail'} {domain}"
+            if temp and not ok:
+                tally.temp.append(f"dkim=temperror {domain}")
+            elif ok and self.aligned(domain, from_domain):
+                tally.aligned_pass.append(label + " (aligned)")
+            elif ok:
+                tally.failed.append(label + " (not aligned with From)")
+            else:
+                tally.failed.append(label)
+
+    def _verify_spf(self, envelope: Envelope, from_domain: str, tally: _Tally) -> None:
+        host = peer_host(envelope)
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            tally.findings.append("no connecting IP: SPF not evaluated")
+            return
+        mail_from = envelope.mail_from or f"postmaster@{envelope.helo or ''}"
+        domain = mail_from.rpartition("@")[2].lower()
+        query = _SpfQuery(i=host, s=mail_from, h=envelope.helo or domain, querytime=0)
+        query.resolver = self.resolver
+        try:
+            result, _code, _explanation = query.check()
+        except Exception as exc:  # pyspf raises on pathological records
+            tally.temp.append(f"spf=temperror ({type(exc).__name__})")
+            return
+        label = f"spf={result} {domain}"
+        if result == "pass":
+            if self.aligned(domain, from_domain):
+                tally.aligned_pass.append(label + " (aligned)")
+            else:
+                tally.failed.append(label + " (not aligned with From)")
+        elif result in _FAILING:
+            tally.failed.append(label)
+        elif result == "temperror":
+            tally.temp.append(label)
+        else:
+            tally.findings.append(label)
