@@ -34,7 +34,6 @@ from dkim.util import parse_tag_value
 from classifiers.dns import Resolver, TempDnsError
 from ingest.envelope import Envelope
 
-
 # dkimpy logs every missing key and bad signature at ERROR; the verdict says it once.
 logging.getLogger("dkimpy").setLevel(logging.CRITICAL)
 

@@ -1,0 +1,88 @@
+"""The operator's commands, run through click with a config on temporary paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from le_intake.cli import main
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "emails"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "LE_INTAKE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cases.db",
+        "LE_INTAKE_DATA_DIR": str(tmp_path),
+        "LE_INTAKE_SPOOL_DIR": str(tmp_path / "spool"),
+        "LE_INTAKE_OUTBOX__FOLDER": str(tmp_path / "outbox"),
+        "LE_INTAKE_LOG_LEVEL": "ERROR",
+    }
+
+
+def run(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_help_lists_the_commands(env: dict[str, str]) -> None:
+    code, out = run(env, "--help")
+    assert code == 0
+    for command in ("serve", "replay", "db", "cases", "domains"):
+        assert command in out
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed", "code"),
+    [
+        ("agent@cyber.fbi.gov", True, "le_domain"),
+        ("officer@met.police.uk", True, "le_domain"),
+        ("x@gmail.com", False, "non_le_domain"),
+        ("x@fbl.gov", False, "lookalike_domain"),
+        ("x@fbi.gov.example.com", False, "lookalike_domain"),
+    ],
+)
+def test_domains_check_explains(
+    env: dict[str, str], address: str, allowed: bool, code: str
+) -> None:
+    exit_code, out = run(env, "domains", "check", address, "--json")
+    data = json.loads(out)
+    assert exit_code == (0 if allowed else 1)
+    assert data["law_enforcement"] is allowed
+    assert code in [v["code"] for v in data["verdicts"]]
+
+
+def test_domains_check_names_the_agency(env: dict[str, str]) -> None:
+    code, out = run(env, "domains", "check", "agent@cyber.fbi.gov")
+    assert code == 0
+    assert "Federal Bureau of Investigation" in out
+    assert "Federal - Executive" in out
+
+
+def test_replay_into_store_then_cases_list_show_and_lookalikes(env: dict[str, str]) -> None:
+    code, out = run(env, "db", "upgrade")
+    assert code == 0
+    code, out = run(env, "replay", str(FIXTURES), "--into-store")
+    assert code == 0, out
+    code, out = run(env, "cases", "list", "--json", "--limit", "100")
+    cases = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert len(cases) >= 25
+    emergency = next(c for c in cases if c["emergency"])
+    code, out = run(env, "cases", "show", emergency["id"], "--json")
+    case = json.loads(out)
+    assert case["sender_auth"] == "pass"
+    assert case["identifiers"]
+    assert all(
+        {"kind", "value", "role", "recognizer", "pattern"} <= set(i) for i in case["identifiers"]
+    )
+    assert next(e["code"] for e in case["events"]) == "created"
+    code, out = run(env, "cases", "show", "LE-NOPE", "--json")
+    assert code != 0
+    code, out = run(env, "domains", "lookalikes", "--json")
+    domains = {json.loads(line)["from_domain"] for line in out.splitlines()}
+    assert {"fbi.gov.example.com", "fbi-gov.com", "fbigov.net"} <= domains
