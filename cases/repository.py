@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +30,9 @@ from ingest.context import MessageContext
 from ingest.verdicts import Decision, Outcome
 from le_intake.clock import Clock
 
+if TYPE_CHECKING:
+    from replies.conversation import Conversation
+
 _ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 
@@ -47,9 +50,13 @@ class Recorded:
 
 
 class CaseStore:
-    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+    def __init__(
+        self, engine: AsyncEngine, clock: Clock, conversation: Conversation | None = None
+    ) -> None:
         self.engine = engine
         self.clock = clock
+        # The challenge-response conversation (replies/); None records without replies.
+        self.conversation = conversation
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     async def record(self, ctx: MessageContext, raw_sha256: str, size: int) -> Recorded:
@@ -133,13 +140,26 @@ class CaseStore:
         decision = ctx.decision
         reasons = tuple(ctx.reason_codes)
         case: Case | None = None
+        check = None
         if decision is Decision.DROP:
             outcome = Outcome.DROPPED
         else:
-            case = await self._find_parent_case(session, ctx)
-            if case is not None:
+            if self.conversation is not None:
+                check = await self.conversation.check_tokens(session, ctx)
+            if check is not None and check.case_id is not None:
+                reasons = (*reasons, check.code)
+            if check is not None and check.code == "confirmed":
+                outcome = Outcome.CONFIRMED
+                case = await session.get(Case, check.case_id)
+            elif check is not None and check.case_id is not None:
+                # expired or used token, another sender, an automatic reply: it joins the
+                # case the token belongs to, and confirms nothing
                 outcome = Outcome.FOLLOWUP
+                case = await session.get(Case, check.case_id)
             else:
+                case = await self._find_parent_case(session, ctx)
+                outcome = Outcome.FOLLOWUP
+            if case is None:
                 outcome = Outcome.HELD if decision is Decision.HOLD else Outcome.ACCEPTED
                 case = self._new_case(ctx, now)
                 session.add(case)
@@ -200,13 +220,13 @@ class CaseStore:
                     pattern=ident.pattern,
                 )
             )
-        if outcome is Outcome.FOLLOWUP:
+        if outcome in (Outcome.FOLLOWUP, Outcome.CONFIRMED):
             case.updated_at = now
             self._event(
                 session,
                 "message",
-                "followup",
-                "A further message joined the case.",
+                outcome.value,
+                check.detail if check else "A further message joined the case.",
                 case.id,
                 row.id,
             )
@@ -222,6 +242,23 @@ class CaseStore:
         for verdict in ctx.verdicts:
             if verdict.decision is not Decision.PASS:
                 self._event(session, "verdict", verdict.code, verdict.message, case.id, row.id)
+        if self.conversation is not None and (
+            outcome is Outcome.ACCEPTED or (check is not None and check.code == "token_expired")
+        ):
+            fresh = outcome is not Outcome.ACCEPTED
+            not_sent = await self.conversation.respond(session, ctx, case, row.id, fresh=fresh)
+            if not_sent is not None and outcome is Outcome.ACCEPTED:
+                # Nobody can confirm a case that got no response: staff see it as held.
+                case.status = CaseStatus.HELD
+                self._event(
+                    session,
+                    "case",
+                    "held",
+                    f"No automated response ({not_sent}); held for staff to verify.",
+                    case.id,
+                    row.id,
+                )
+                reasons = (*reasons, not_sent.split(":", 1)[0])
         return Recorded(outcome, case.id, row.id, reasons)
 
     def _new_case(self, ctx: MessageContext, now: datetime) -> Case:

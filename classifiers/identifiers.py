@@ -594,6 +594,10 @@ class IdentifierStage:
                     f"{len(subjects)} account identifier(s) named.",
                 )
             ]
+        ctx.deficiencies.append(
+            "the account identifiers the request is about (usernames, profile or post URLs, "
+            "user IDs, phone numbers, email addresses or account SIDs)"
+        )
         return [
             Verdict(
                 self.name,

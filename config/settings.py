@@ -58,9 +58,50 @@ class RunnerSettings(_Section):
 
 
 class OutboxSettings(_Section):
-    # "folder" writes one .eml per outbound message; a relay transport comes with [replies].
+    """Outbound mail: written to the store's outbox first, then delivered by ``transport``:
+    "folder" (one .eml per message, for the demo and replay) or "smtp" (the relay)."""
+
     transport: str = "folder"
     folder: str = "var/outbox"
+    relay_host: str = "127.0.0.1"
+    relay_port: int = 25
+    relay_starttls: bool = False
+    relay_username: str | None = None
+    relay_password: str | None = None
+    relay_timeout_seconds: float = 30.0
+    # Temporary failures retry after these delays (the last one repeats) until max_attempts.
+    retry_delays_seconds: tuple[float, ...] = (10.0, 60.0, 300.0, 900.0, 3600.0)
+    max_attempts: int = 12
+    poll_interval_seconds: float = 2.0
+
+    @field_validator("transport")
+    @classmethod
+    def _transport(cls, value: str) -> str:
+        if value not in ("folder", "smtp"):
+            raise ValueError("must be folder or smtp")
+        return value
+
+
+class RepliesSettings(_Section):
+    """The automated response and the sender's confirming reply (replies/)."""
+
+    enabled: bool = True
+    from_name: str = "Law Enforcement Response Team"
+    # Responses come from, and confirmations go to, the request address that received the
+    # request; the token rides in its sub-address: lawenforcement+TOKEN@example-platform.com
+    token_ttl_days: float = 14.0
+    max_per_sender_per_day: int = 5
+    expiry_sweep_interval_seconds: float = 300.0
+    case_url_template: str = "http://127.0.0.1:8080/cases/{case_id}"
+
+
+class RetentionSettings(_Section):
+    """How long personal data is kept (``le-intake purge`` and the sweep in ``serve``)."""
+
+    dropped_days: float = 30.0
+    expired_days: float = 90.0
+    closed_days: float = 365.0
+    sweep_interval_seconds: float = 3600.0
 
 
 class LEPolicySettings(_Section):
@@ -122,6 +163,8 @@ class Settings(_Section):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     le_policy: LEPolicySettings = Field(default_factory=LEPolicySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    replies: RepliesSettings = Field(default_factory=RepliesSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
 
 

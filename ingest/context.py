@@ -81,6 +81,9 @@ class MessageContext:
     sender_auth: str | None = None
     emergency: bool = False
     identifiers: list[Identifier] = field(default_factory=list)
+    # What the request lacks, phrased for the sender ("the time period requested"): the
+    # automated response lists them.
+    deficiencies: list[str] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,14 +44,22 @@ class ProcessResult:
 
 
 class Processor:
-    def __init__(self, analyser: Analyser, store: CaseStore) -> None:
+    def __init__(
+        self,
+        analyser: Analyser,
+        store: CaseStore,
+        on_recorded: Callable[[], None] = lambda: None,
+    ) -> None:
         self.analyser = analyser
         self.store = store
+        # Called after each commit: wakes the outbox (and later the alert dispatcher).
+        self.on_recorded = on_recorded
 
     async def process(self, raw: bytes, envelope: Envelope) -> ProcessResult:
         ctx = await self.analyser.analyse(raw, envelope)
         sha = hashlib.sha256(raw).hexdigest()
         recorded = await self.store.record(ctx, sha, len(raw))
+        self.on_recorded()
         stored_identifiers = recorded.outcome in (
             Outcome.ACCEPTED,
             Outcome.FOLLOWUP,

@@ -13,6 +13,8 @@ from ingest.analysis import InlineAnalyser
 from ingest.processor import Processor
 from ingest.replay import envelope_for, iter_sources, replay_in_process, replay_over_smtp
 from le_intake.clock import SystemClock
+from replies.conversation import Conversation
+from replies.outbox import FolderTransport, OutboxDispatcher
 
 
 async def run_replay(
@@ -27,7 +29,7 @@ async def run_replay(
     analyser = InlineAnalyser(settings) if smtp_target is None else None
     try:
         await upgrade(engine)
-        store = CaseStore(engine, clock)
+        store = CaseStore(engine, clock, Conversation(settings, clock))
         seen: dict[int, int] = {}
         for item in iter_sources(paths):
             envelope = envelope_for(item.raw, settings, clock)
@@ -39,6 +41,14 @@ async def run_replay(
                 row = await replay_over_smtp(item, envelope, host, int(port), store, seen)
             reports.append(row)
             on_progress()
+        if analyser is not None:
+            # Responses go to the outbox folder, never to the network (replay's settings
+            # force the folder transport).
+            outbox = OutboxDispatcher(
+                store.sessions, FolderTransport(settings.outbox.folder), settings.outbox, clock
+            )
+            while await outbox.deliver_due():
+                pass
     finally:
         await engine.dispose()
     return reports

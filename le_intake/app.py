@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cases.db import make_engine, upgrade
 from cases.repository import CaseStore
+from cases.retention import purge
 from config.settings import Settings
 from ingest.analysis import Analyser, PoolAnalyser, make_analyser
 from ingest.processor import Processor
@@ -24,6 +25,8 @@ from ingest.runner import Runner
 from ingest.smtp import IntakeHandler, RequestAddresses, start_smtp_server
 from ingest.spool import Spool
 from le_intake.clock import Clock, SystemClock
+from replies.conversation import Conversation
+from replies.outbox import OutboxDispatcher, make_transport
 
 log = logging.getLogger("le_intake.app")
 
@@ -38,6 +41,8 @@ class App:
     analyser: Analyser
     processor: Processor
     runner: Runner
+    conversation: Conversation
+    outbox: OutboxDispatcher
 
     def smtp_handler(self) -> IntakeHandler:
         return IntakeHandler(
@@ -59,27 +64,62 @@ async def build_app(
     await asyncio.to_thread(Path(settings.data_dir).mkdir, parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     await upgrade(engine)
-    store = CaseStore(engine, clock)
+    conversation = Conversation(settings, clock)
+    store = CaseStore(engine, clock, conversation)
+    outbox = OutboxDispatcher(
+        store.sessions, make_transport(settings.outbox), settings.outbox, clock
+    )
     spool = Spool(settings.spool_dir)
     await asyncio.to_thread(spool.preallocate, settings.runner.spool_preallocate)
     analyser = analyser or make_analyser(settings)
     if isinstance(analyser, PoolAnalyser):
         await analyser.warm_up()
-    processor = Processor(analyser, store)
+    processor = Processor(analyser, store, on_recorded=outbox.notify)
     runner = Runner(
         spool,
         processor,
         settings.runner.max_attempts,
         settings.runner.scan_interval_seconds,
     )
-    return App(settings, clock, engine, store, spool, analyser, processor, runner)
+    return App(
+        settings, clock, engine, store, spool, analyser, processor, runner, conversation, outbox
+    )
+
+
+async def sweep_forever(app: App) -> None:
+    """Periodic housekeeping: unconfirmed cases expire, old personal data is purged."""
+    interval = min(
+        app.settings.replies.expiry_sweep_interval_seconds,
+        app.settings.retention.sweep_interval_seconds,
+    )
+    while True:
+        try:
+            async with app.store.sessions() as session, session.begin():
+                expired = await app.conversation.expire_unconfirmed(session)
+                report = await purge(session, app.settings.retention, app.clock)
+            if expired or report.cases or report.dropped_messages:
+                log.info(
+                    "sweep",
+                    extra={
+                        "expired": expired,
+                        "purged_cases": report.cases,
+                        "purged_dropped": report.dropped_messages,
+                    },
+                )
+        except Exception:
+            log.exception("sweep failed; will retry")
+        await asyncio.sleep(interval)
 
 
 async def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM: SMTP listener and runner on this loop."""
     app = await build_app(settings)
     server = await start_smtp_server(settings.smtp, app.smtp_handler())
-    runner_task = asyncio.create_task(app.runner.run_forever(), name="runner")
+    tasks = [
+        asyncio.create_task(app.runner.run_forever(), name="runner"),
+        asyncio.create_task(app.outbox.run_forever(), name="outbox"),
+        asyncio.create_task(sweep_forever(app), name="sweep"),
+    ]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -92,9 +132,11 @@ async def serve(settings: Settings) -> None:
         log.info("le-intake stopping")
         server.close()
         await server.wait_closed()
-        runner_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner_task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await app.close()
 
 

@@ -146,6 +146,29 @@ def cases_show(settings: Settings, case_id: str, as_json: bool) -> None:
     console.print(events)
 
 
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only say what would be purged.")
+@click.pass_obj
+def purge(settings: Settings, dry_run: bool) -> None:
+    """Delete personal data past its retention period (bodies, subjects, identifiers of
+    dropped, expired and closed cases), keeping metadata, hashes and an audit event."""
+    from cases.retention import purge as run_purge
+
+    async def go(store: CaseStore) -> tuple[int, int]:
+        async with store.sessions() as session:
+            await session.begin()
+            report = await run_purge(session, settings.retention, store.clock)
+            if dry_run:
+                await session.rollback()
+            else:
+                await session.commit()
+            return report.cases, report.dropped_messages
+
+    cases_purged, dropped = _run(_with_store(settings, go))
+    verb = "would purge" if dry_run else "purged"
+    click.echo(f"{verb} {cases_purged} case(s) and {dropped} dropped message(s)")
+
+
 @main.group()
 def domains() -> None:
     """The law-enforcement domain policy."""
