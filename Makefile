@@ -30,6 +30,7 @@ check: install
 
 bench: install
 	$(BIN)/python -m bench.smtp_accept
+	$(BIN)/python -m bench.outbox_delivery
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
