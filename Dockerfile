@@ -17,6 +17,7 @@ COPY classifiers ./classifiers
 COPY replies ./replies
 COPY config ./config
 COPY cases ./cases
+COPY alerts ./alerts
 RUN pip install --no-cache-dir . && useradd --system --home /data intake \
     && mkdir -p /data && chown intake /data
 

@@ -26,7 +26,7 @@ class Sink:
     def __init__(self) -> None:
         self.count = 0
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.count += 1
         return "250 OK"
 
@@ -56,12 +56,17 @@ async def run(total: int) -> None:
             for n in range(total):
                 session.add(
                     OutboxMessage(
-                        kind="auto_response", sender="lawenforcement@example-platform.com",
-                        recipient=f"agent{n}@fbi.gov", message_id=f"<bench-{n}@x>",
-                        raw=b"Subject: bench\r\n\r\n" + raw, status="pending", attempts=0,
-                        created_at=now, next_attempt_at=now,
+                        kind="auto_response",
+                        sender="lawenforcement@example-platform.com",
+                        recipient=f"agent{n}@fbi.gov",
+                        message_id=f"<bench-{n}@x>",
+                        raw=b"Subject: bench\r\n\r\n" + raw,
+                        status="pending",
+                        attempts=0,
+                        created_at=now,
+                        next_attempt_at=now,
                     )
-                )  # fmt: skip
+                )
         start = time.perf_counter()
         sent = 0
         while sent < total:
@@ -69,8 +74,10 @@ async def run(total: int) -> None:
         elapsed = time.perf_counter() - start
         await app.close()
     server.close()
-    print(f"outbox: {total} responses to a local sink in {elapsed:.2f} s "
-          f"= {total / elapsed:.1f} responses/s (one SMTP connection per message)")  # fmt: skip
+    print(
+        f"outbox: {total} responses to a local sink in {elapsed:.2f} s "
+        f"= {total / elapsed:.1f} responses/s (one SMTP connection per message)"
+    )
 
 
 def main() -> None:

@@ -94,9 +94,11 @@ async def run(total: int, concurrency: int) -> None:
             "LE_INTAKE_LOG_LEVEL": "WARNING",
         }
         intake = subprocess.Popen(
-            [sys.executable, "-m", "le_intake", "serve"], cwd=ROOT, env=env,
+            [sys.executable, "-m", "le_intake", "serve"],
+            cwd=ROOT,
+            env=env,
             stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         sink = subprocess.Popen([sys.executable, "-m", "bench.bare_sink", str(sink_port)], cwd=ROOT)
         try:
             await asyncio.gather(wait_port(intake_port), wait_port(sink_port))

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from alerts.content import is_blocked
 from cases.models import (
     AttachmentRecord,
     Case,
@@ -27,10 +28,11 @@ from cases.models import (
     MessageRecord,
 )
 from ingest.context import MessageContext
-from ingest.verdicts import Decision, Outcome
+from ingest.verdicts import Decision, Outcome, Verdict
 from le_intake.clock import Clock
 
 if TYPE_CHECKING:
+    from alerts.dispatcher import AlertBook
     from replies.conversation import Conversation
 
 _ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -51,12 +53,18 @@ class Recorded:
 
 class CaseStore:
     def __init__(
-        self, engine: AsyncEngine, clock: Clock, conversation: Conversation | None = None
+        self,
+        engine: AsyncEngine,
+        clock: Clock,
+        conversation: Conversation | None = None,
+        alerts: AlertBook | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
         # The challenge-response conversation (replies/); None records without replies.
         self.conversation = conversation
+        # Emergency paging (alerts/); None records without alerts.
+        self.alerts = alerts
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     async def record(self, ctx: MessageContext, raw_sha256: str, size: int) -> Recorded:
@@ -141,6 +149,23 @@ class CaseStore:
         reasons = tuple(ctx.reason_codes)
         case: Case | None = None
         check = None
+        if (
+            decision is not Decision.DROP
+            and ctx.sender is not None
+            and self.alerts is not None
+            and await is_blocked(session, self.alerts.settings, ctx.sender.address)
+        ):
+            # A compromised account: kept for staff, never answered, never auto-confirmed.
+            decision = Decision.HOLD
+            ctx.verdicts.append(
+                Verdict(
+                    "store",
+                    Decision.HOLD,
+                    "sender_blocklisted",
+                    "The sender is on the compromised-accounts list.",
+                )
+            )
+            reasons = (*reasons, "sender_blocklisted")
         if decision is Decision.DROP:
             outcome = Outcome.DROPPED
         else:
@@ -151,6 +176,8 @@ class CaseStore:
             if check is not None and check.code == "confirmed":
                 outcome = Outcome.CONFIRMED
                 case = await session.get(Case, check.case_id)
+                if self.alerts is not None and check.case_id is not None:
+                    await self.alerts.case_confirmed(session, check.case_id)
             elif check is not None and check.case_id is not None:
                 # expired or used token, another sender, an automatic reply: it joins the
                 # case the token belongs to, and confirms nothing
@@ -161,7 +188,7 @@ class CaseStore:
                 outcome = Outcome.FOLLOWUP
             if case is None:
                 outcome = Outcome.HELD if decision is Decision.HOLD else Outcome.ACCEPTED
-                case = self._new_case(ctx, now)
+                case = self._new_case(ctx, now, decision)
                 session.add(case)
 
         sender = ctx.sender
@@ -171,7 +198,7 @@ class CaseStore:
             message_id=ctx.headers.message_id,
             channel=ctx.envelope.channel,
             outcome=outcome.value,
-            reasons=list(reasons),
+            reasons=list(dict.fromkeys(reasons)),
             verdicts=[asdict(v) for v in ctx.verdicts],
             mail_from=ctx.envelope.mail_from[:998],
             rcpt_tos=list(ctx.envelope.rcpt_tos),
@@ -204,7 +231,7 @@ class CaseStore:
         assert case is not None
         for attachment in ctx.attachments:
             session.add(AttachmentRecord(message_row_id=row.id, **asdict(attachment)))
-        for ident in ctx.identifiers:
+        for ident in [*ctx.identifiers, *ctx.facts]:
             session.add(
                 IdentifierRecord(
                     case_id=case.id,
@@ -259,13 +286,23 @@ class CaseStore:
                     row.id,
                 )
                 reasons = (*reasons, not_sent.split(":", 1)[0])
+        if self.alerts is not None and outcome in (Outcome.ACCEPTED, Outcome.HELD):
+            kind = None
+            if ctx.emergency:
+                kind = (
+                    "emergency"
+                    if ctx.sender_auth == "pass" and case.status != CaseStatus.HELD
+                    else "unverified_emergency"
+                )
+            elif ctx.emergency_suspected:
+                kind = "emergency_suspected"
+            if kind is not None:
+                await self.alerts.raise_alert(session, ctx, case, kind, row.id)
         return Recorded(outcome, case.id, row.id, reasons)
 
-    def _new_case(self, ctx: MessageContext, now: datetime) -> Case:
+    def _new_case(self, ctx: MessageContext, now: datetime, decision: Decision) -> Case:
         sender = ctx.sender
-        status = (
-            CaseStatus.HELD if ctx.decision is Decision.HOLD else CaseStatus.AWAITING_CONFIRMATION
-        )
+        status = CaseStatus.HELD if decision is Decision.HOLD else CaseStatus.AWAITING_CONFIRMATION
         return Case(
             id=new_case_id(now),
             status=status,
@@ -339,7 +376,10 @@ class CaseStore:
         async with self.sessions() as session:
             result = await session.execute(
                 select(IdentifierRecord)
-                .where(IdentifierRecord.message_row_id == message_row_id)
+                .where(
+                    IdentifierRecord.message_row_id == message_row_id,
+                    IdentifierRecord.role != "fact",
+                )
                 .order_by(IdentifierRecord.id)
             )
             return [{"kind": i.kind, "value": i.value, "role": i.role} for i in result.scalars()]
@@ -391,7 +431,7 @@ class CaseStore:
                 }
                 for m in sorted(case.messages, key=lambda m: m.id)
             ]
-            data["identifiers"] = [
+            findings = [
                 {
                     "kind": i.kind,
                     "value": i.value,
@@ -404,6 +444,9 @@ class CaseStore:
                 }
                 for i in case.identifiers
             ]
+            data["identifiers"] = [f for f in findings if f["role"] != "fact"]
+            # legal process, period, deadline, agent, case number (classifiers/facts.py)
+            data["facts"] = [f for f in findings if f["role"] == "fact"]
             data["events"] = [
                 {
                     "at": e.at.isoformat(),

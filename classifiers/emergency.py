@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from classifiers.completeness import EmergencyChecker, default_checker
 from config.settings import Settings
 from ingest.context import MessageContext
 from ingest.verdicts import Decision, Verdict
@@ -39,8 +40,13 @@ def is_emergency_subject(subject: str) -> bool:
 
 @dataclass
 class EmergencyStage:
-    """Owns ``ctx.emergency``."""
+    """Owns ``ctx.emergency`` and ``ctx.emergency_suspected``.
 
+    The subject rule runs on every message, dropped ones included. The body signal runs on
+    mail that was not dropped and has no emergency subject: it pages at a lower severity.
+    """
+
+    checker: EmergencyChecker = field(default_factory=default_checker)
     name: str = "emergency"
     runs_after_drop: bool = True
 
@@ -50,13 +56,71 @@ class EmergencyStage:
 
     def __call__(self, ctx: MessageContext) -> Sequence[Verdict]:
         ctx.emergency = is_emergency_subject(ctx.headers.subject)
-        if not ctx.emergency:
+        if ctx.emergency:
+            return [
+                Verdict(
+                    self.name,
+                    Decision.NOTE,
+                    "emergency_subject",
+                    'The subject reads "Emergency Disclosure Request".',
+                )
+            ]
+        if ctx.decision is Decision.DROP:
             return []
+        signal = self.checker.body_emergency_signal(ctx.body_text, ctx.quoted_spans)
+        if signal is None:
+            return []
+        ctx.emergency_suspected = True
+        first = signal.matches[0]
         return [
             Verdict(
                 self.name,
                 Decision.NOTE,
-                "emergency_subject",
-                'The subject reads "Emergency Disclosure Request".',
+                "emergency_suspected",
+                f"The body suggests an emergency ({signal.strength}: {first.raw!r}).",
+            )
+        ]
+
+
+@dataclass
+class CompletenessStage:
+    """Owns ``ctx.completeness``; adds what an emergency request lacks to
+    ``ctx.deficiencies`` (the response asks for it, the alert shows it)."""
+
+    checker: EmergencyChecker = field(default_factory=default_checker)
+    name: str = "completeness"
+    runs_after_drop: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CompletenessStage:
+        return cls()
+
+    def __call__(self, ctx: MessageContext) -> Sequence[Verdict]:
+        if not (ctx.emergency or ctx.emergency_suspected):
+            return []
+        subjects = any(i.role == "subject" for i in ctx.identifiers)
+        result = self.checker.check_emergency_completeness(
+            ctx.body_text, ctx.quoted_spans, subjects, ctx.facts_found
+        )
+        ctx.completeness = [(i.id, i.label, i.found, i.raw) for i in result.items]
+        for item in result.items:
+            # missing accounts are already asked for by the identifier stage
+            if not item.found and item.id != "accounts_concerned":
+                ctx.deficiencies.append(item.label)
+        if result.complete:
+            return [
+                Verdict(
+                    self.name,
+                    Decision.PASS,
+                    "emergency_complete",
+                    "The emergency request has every item the guidelines ask for.",
+                )
+            ]
+        return [
+            Verdict(
+                self.name,
+                Decision.NOTE,
+                "emergency_incomplete",
+                "Missing: " + "; ".join(result.missing) + ".",
             )
         ]

@@ -149,6 +149,63 @@ class AuthSettings(_Section):
         return value
 
 
+class SinkSettings(_Section):
+    """One place alerts go: ``webhook`` (generic JSON), ``slack`` (incoming webhook),
+    ``pagerduty`` (Events API v2) or ``email`` (to ``to``, through the outbox relay)."""
+
+    type: str
+    url: str | None = None
+    routing_key: str | None = None
+    to: str | None = None
+    timeout_seconds: float = 5.0
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        if value not in ("webhook", "slack", "pagerduty", "email"):
+            raise ValueError("must be webhook, slack, pagerduty or email")
+        return value
+
+
+class TierSettings(_Section):
+    name: str
+    # Tried in order: a sink that fails falls back to the next one in the list.
+    sinks: tuple[str, ...]
+
+
+class AlertSettings(_Section):
+    """Paging on-call staff for emergencies (alerts/)."""
+
+    enabled: bool = True
+    # No acknowledgement within this time: the next tier is paged.
+    escalation_minutes: float = 5.0
+    # Severity per kind of alert: "critical", "error", "warning" or "info" (PagerDuty's).
+    severity_authenticated: str = "critical"
+    severity_unverified: str = "warning"
+    severity_suspected: str = "warning"
+    retry_delays_seconds: tuple[float, ...] = (2.0, 10.0, 30.0, 60.0)
+    poll_interval_seconds: float = 1.0
+    tiers: tuple[TierSettings, ...] = ()
+    sinks: dict[str, SinkSettings] = Field(default_factory=dict)
+    # Staff who may acknowledge: name = sha256 hex of their bearer token.
+    ack_tokens: dict[str, str] = Field(default_factory=dict)
+    case_url_template: str = "http://127.0.0.1:8080/cases/{case_id}"
+
+
+class DirectoryEntry(_Section):
+    """A trusted way to reach an agency, kept by operators, never taken from a request."""
+
+    agency: str
+    phone: str
+    domains: tuple[str, ...] = ()
+    fax: tuple[str, ...] = ()
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
 class ExtractionSettings(_Section):
     default_region: str = "US"
 
@@ -164,6 +221,13 @@ class Settings(_Section):
     le_policy: LEPolicySettings = Field(default_factory=LEPolicySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     replies: RepliesSettings = Field(default_factory=RepliesSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    directory: tuple[DirectoryEntry, ...] = ()
+    # Demo convenience (LE_INTAKE_ALERT_WEBHOOK_URL): adds a JSON webhook sink to the first tier.
+    alert_webhook_url: str | None = None
+    # Compromised accounts: their mail is held, and alerts say so (also `le-intake senders block`).
+    blocked_senders: tuple[str, ...] = ()
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
 

@@ -80,6 +80,13 @@ class MessageContext:
     # "pass", "fail", "temperror" or "none" once the gate has checked the sender
     sender_auth: str | None = None
     emergency: bool = False
+    # No emergency subject, but the body invokes 2702(b)(8)/(c)(4) or claims imminent danger
+    emergency_suspected: bool = False
+    # Per completeness item of an emergency: (id, label, found, raw text that satisfied it)
+    completeness: list[tuple[str, str, bool, str | None]] = field(default_factory=list)
+    # Request facts (classifiers/facts.py) in the identifiers' provenance shape, role "fact"
+    facts: list[Identifier] = field(default_factory=list)
+    facts_found: set[str] = field(default_factory=set)
     identifiers: list[Identifier] = field(default_factory=list)
     # What the request lacks, phrased for the sender ("the time period requested"): the
     # automated response lists them.

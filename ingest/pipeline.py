@@ -37,7 +37,8 @@ StageFactory = Callable[[Settings], Stage]
 def stage_table() -> tuple[StageFactory, ...]:
     """The road's order. A new stage goes here, between the stages whose facts it needs
     and the ones that need its facts."""
-    from classifiers.emergency import EmergencyStage
+    from classifiers.emergency import CompletenessStage, EmergencyStage
+    from classifiers.facts_stage import FactStage
     from classifiers.gate import GateStage
     from classifiers.identifiers import IdentifierStage
     from ingest.attachments import AttachmentStage
@@ -49,6 +50,8 @@ def stage_table() -> tuple[StageFactory, ...]:
         GateStage.from_settings,
         EmergencyStage.from_settings,
         IdentifierStage.from_settings,
+        FactStage.from_settings,
+        CompletenessStage.from_settings,
     )
 
 

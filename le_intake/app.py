@@ -13,8 +13,10 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerts.dispatcher import AlertBook, AlertDispatcher
 from cases.db import make_engine, upgrade
 from cases.repository import CaseStore
 from cases.retention import purge
@@ -25,6 +27,7 @@ from ingest.runner import Runner
 from ingest.smtp import IntakeHandler, RequestAddresses, start_smtp_server
 from ingest.spool import Spool
 from le_intake.clock import Clock, SystemClock
+from le_intake.http import make_http_app
 from replies.conversation import Conversation
 from replies.outbox import OutboxDispatcher, make_transport
 
@@ -43,6 +46,8 @@ class App:
     runner: Runner
     conversation: Conversation
     outbox: OutboxDispatcher
+    alert_book: AlertBook
+    alerts: AlertDispatcher
 
     def smtp_handler(self) -> IntakeHandler:
         return IntakeHandler(
@@ -53,6 +58,7 @@ class App:
         )
 
     async def close(self) -> None:
+        await self.alerts.close()
         await asyncio.to_thread(self.analyser.close)
         await self.engine.dispose()
 
@@ -65,7 +71,9 @@ async def build_app(
     engine = make_engine(settings.database_url)
     await upgrade(engine)
     conversation = Conversation(settings, clock)
-    store = CaseStore(engine, clock, conversation)
+    alert_book = AlertBook(settings, clock)
+    store = CaseStore(engine, clock, conversation, alert_book)
+    alerts = AlertDispatcher(store.sessions, alert_book, settings, clock)
     outbox = OutboxDispatcher(
         store.sessions, make_transport(settings.outbox), settings.outbox, clock
     )
@@ -74,7 +82,12 @@ async def build_app(
     analyser = analyser or make_analyser(settings)
     if isinstance(analyser, PoolAnalyser):
         await analyser.warm_up()
-    processor = Processor(analyser, store, on_recorded=outbox.notify)
+
+    def recorded() -> None:
+        outbox.notify()
+        alerts.notify()
+
+    processor = Processor(analyser, store, on_recorded=recorded)
     runner = Runner(
         spool,
         processor,
@@ -82,7 +95,18 @@ async def build_app(
         settings.runner.scan_interval_seconds,
     )
     return App(
-        settings, clock, engine, store, spool, analyser, processor, runner, conversation, outbox
+        settings,
+        clock,
+        engine,
+        store,
+        spool,
+        analyser,
+        processor,
+        runner,
+        conversation,
+        outbox,
+        alert_book,
+        alerts,
     )
 
 
@@ -119,7 +143,13 @@ async def serve(settings: Settings) -> None:
         asyncio.create_task(app.runner.run_forever(), name="runner"),
         asyncio.create_task(app.outbox.run_forever(), name="outbox"),
         asyncio.create_task(sweep_forever(app), name="sweep"),
+        asyncio.create_task(app.alerts.run_forever(), name="alerts"),
     ]
+    http_runner = web.AppRunner(
+        make_http_app(settings, app.store, app.alert_book, app.alerts), access_log=None
+    )
+    await http_runner.setup()
+    await web.TCPSite(http_runner, settings.http.host, settings.http.port).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -132,6 +162,7 @@ async def serve(settings: Settings) -> None:
         log.info("le-intake stopping")
         server.close()
         await server.wait_closed()
+        await http_runner.cleanup()
         for task in tasks:
             task.cancel()
         for task in tasks:

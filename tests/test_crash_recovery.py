@@ -61,6 +61,7 @@ def test_sigkill_loses_no_acknowledged_message(tmp_path: Path) -> None:
     default = (Path(__file__).resolve().parent.parent / "config" / "default.toml").read_text()
     config.write_text(
         default.replace("port = 2525", f"port = {port}")
+        .replace("port = 8080", f"port = {free_port()}")
         .replace('database_url = "sqlite+aiosqlite:///var/le-intake.db"',
                  f'database_url = "sqlite+aiosqlite:///{tmp_path}/cases.db"')
         .replace('spool_dir = "var/spool"', f'spool_dir = "{tmp_path}/spool"')

@@ -65,7 +65,15 @@ def _gate(ctx: MessageContext) -> list[tuple[Decision, str]]:
 
 
 def test_stage_table_order(stages: list[Stage]) -> None:
-    assert [s.name for s in stages] == ["parse", "attachments", "gate", "emergency", "identifiers"]
+    assert [s.name for s in stages] == [
+        "parse",
+        "attachments",
+        "gate",
+        "emergency",
+        "identifiers",
+        "facts",
+        "completeness",
+    ]
     gate = next(s for s in stages if s.name == "gate")
     assert gate.runs_after_drop is False
 

@@ -1,0 +1,1 @@
+"""Paging on-call staff about emergencies: what an alert says, where it goes, escalation."""

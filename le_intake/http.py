@@ -1,0 +1,122 @@
+"""The HTTP side of ``serve`` (aiohttp): health, acknowledging alerts, recording call-backs.
+
+Staff authenticate with a bearer token; the server keeps only each token's sha256
+(``[alerts.ack_tokens]``: name = hash), compared in constant time. Every action is an event
+in the case's audit log with the name of whoever took it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from aiohttp import web
+
+from alerts.dispatcher import AlertBook, AlertDispatcher
+from cases.models import Case, Event
+from cases.repository import CaseStore
+from config.settings import Settings
+
+BOOK = web.AppKey("book", AlertBook)
+DISPATCHER = web.AppKey("dispatcher", AlertDispatcher)
+STORE = web.AppKey("store", CaseStore)
+SETTINGS = web.AppKey("settings", Settings)
+
+
+def staff_name(request: web.Request) -> str | None:
+    """The staff member whose bearer token this is, or None."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    digest = hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
+    found = None
+    for name, expected in request.app[SETTINGS].alerts.ack_tokens.items():
+        if hmac.compare_digest(digest, expected.lower()):
+            found = name
+    return found
+
+
+def _unauthorized() -> web.Response:
+    return web.json_response(
+        {"error": "a valid bearer token is required"},
+        status=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def acknowledge(request: web.Request) -> web.Response:
+    name = staff_name(request)
+    if name is None:
+        return _unauthorized()
+    try:
+        alert_id = int(request.match_info["alert_id"])
+    except ValueError:
+        return web.json_response({"error": "no such alert"}, status=404)
+    store = request.app[STORE]
+    async with store.sessions() as session, session.begin():
+        alert = await request.app[BOOK].acknowledge(session, alert_id, name)
+        if alert is None:
+            return web.json_response({"error": "no such alert"}, status=404)
+        body = {
+            "alert_id": alert.id,
+            "case_id": alert.case_id,
+            "status": alert.status,
+            "acknowledged_by": alert.acknowledged_by,
+        }
+    request.app[DISPATCHER].notify()
+    return web.json_response(body)
+
+
+async def record_callback(request: web.Request) -> web.Response:
+    """Staff record the call-back that verified (or not) the request."""
+    name = staff_name(request)
+    if name is None:
+        return _unauthorized()
+    try:
+        data: dict[str, Any] = await request.json()
+    except ValueError:
+        return web.json_response({"error": "a JSON body is required"}, status=400)
+    number = str(data.get("number", "")).strip()[:64]
+    result = str(data.get("result", "")).strip()
+    if not number or result not in ("verified", "not_verified", "no_answer"):
+        return web.json_response(
+            {"error": "number and result (verified, not_verified, no_answer) are required"},
+            status=400,
+        )
+    notes = str(data.get("notes", "")).strip()[:1000]
+    store = request.app[STORE]
+    async with store.sessions() as session, session.begin():
+        case = await session.get(Case, request.match_info["case_id"])
+        if case is None:
+            return web.json_response({"error": "no such case"}, status=404)
+        session.add(
+            Event(
+                at=store.clock.now(),
+                case_id=case.id,
+                kind="verification",
+                code=f"callback_{result}",
+                actor=name,
+                detail=f"{name} called {number}: {result}. {notes}".strip(),
+            )
+        )
+    return web.json_response({"case_id": case.id, "recorded": f"callback_{result}"})
+
+
+def make_http_app(
+    settings: Settings, store: CaseStore, book: AlertBook, dispatcher: AlertDispatcher
+) -> web.Application:
+    app = web.Application(client_max_size=1024 * 1024)
+    app[SETTINGS] = settings
+    app[STORE] = store
+    app[BOOK] = book
+    app[DISPATCHER] = dispatcher
+    app.router.add_get("/healthz", health)
+    app.router.add_post("/alerts/{alert_id}/ack", acknowledge)
+    app.router.add_post("/cases/{case_id}/callback", record_callback)
+    return app
