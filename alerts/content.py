@@ -58,8 +58,9 @@ def directory_entry(settings: Settings, domain: str) -> DirectoryEntry | None:
     return None
 
 
-async def is_blocked(session: AsyncSession, settings: Settings, address: str) -> bool:
-    if address.lower() in {a.lower() for a in settings.blocked_senders}:
+async def is_blocked(session: AsyncSession, configured: tuple[str, ...], address: str) -> bool:
+    """On the config list or on the operators' list in the store (``senders block``)."""
+    if address.lower() in {a.lower() for a in configured}:
         return True
     return await session.get(BlockedSender, address.lower()) is not None
 
@@ -87,7 +88,7 @@ async def fraud_signals(
             signals.append(
                 FraudSignal("first_request_from_agency", f"First request ever from {org}.")
             )
-    if await is_blocked(session, settings, sender.address):
+    if await is_blocked(session, settings.blocked_senders, sender.address):
         signals.append(
             FraudSignal(
                 "sender_blocklisted", f"{sender.address} is on the compromised-accounts list."

@@ -58,6 +58,7 @@ class CaseStore:
         clock: Clock,
         conversation: Conversation | None = None,
         alerts: AlertBook | None = None,
+        blocked_senders: tuple[str, ...] = (),
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -65,6 +66,7 @@ class CaseStore:
         self.conversation = conversation
         # Emergency paging (alerts/); None records without alerts.
         self.alerts = alerts
+        self.blocked_senders = blocked_senders
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     async def record(self, ctx: MessageContext, raw_sha256: str, size: int) -> Recorded:
@@ -152,8 +154,7 @@ class CaseStore:
         if (
             decision is not Decision.DROP
             and ctx.sender is not None
-            and self.alerts is not None
-            and await is_blocked(session, self.alerts.settings, ctx.sender.address)
+            and await is_blocked(session, self.blocked_senders, ctx.sender.address)
         ):
             # A compromised account: kept for staff, never answered, never auto-confirmed.
             decision = Decision.HOLD

@@ -29,7 +29,10 @@ async def run_replay(
     analyser = InlineAnalyser(settings) if smtp_target is None else None
     try:
         await upgrade(engine)
-        store = CaseStore(engine, clock, Conversation(settings, clock))
+        # Replay pages nobody (alerts go to the network); the rest of the road is the same.
+        store = CaseStore(
+            engine, clock, Conversation(settings, clock), blocked_senders=settings.blocked_senders
+        )
         seen: dict[int, int] = {}
         for item in iter_sources(paths):
             envelope = envelope_for(item.raw, settings, clock)

@@ -72,7 +72,7 @@ async def build_app(
     await upgrade(engine)
     conversation = Conversation(settings, clock)
     alert_book = AlertBook(settings, clock)
-    store = CaseStore(engine, clock, conversation, alert_book)
+    store = CaseStore(engine, clock, conversation, alert_book, settings.blocked_senders)
     alerts = AlertDispatcher(store.sessions, alert_book, settings, clock)
     outbox = OutboxDispatcher(
         store.sessions, make_transport(settings.outbox), settings.outbox, clock

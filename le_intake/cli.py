@@ -170,6 +170,60 @@ def purge(settings: Settings, dry_run: bool) -> None:
 
 
 @main.group()
+def senders() -> None:
+    """Compromised law-enforcement accounts: their mail is held and flagged on alerts."""
+
+
+@senders.command("block")
+@click.argument("address")
+@click.option("--reason", default="reported compromised", show_default=True)
+@click.option("--by", "by", default="operator", show_default=True, help="Who blocks it.")
+@click.pass_obj
+def senders_block(settings: Settings, address: str, reason: str, by: str) -> None:
+    """Add ADDRESS to the blocklist (recorded with who and why)."""
+    from cases.models import BlockedSender, Event
+
+    async def go(store: CaseStore) -> None:
+        async with store.sessions() as session, session.begin():
+            now = store.clock.now()
+            await session.merge(
+                BlockedSender(
+                    address=address.strip().lower(), added_at=now, added_by=by, reason=reason
+                )
+            )
+            session.add(
+                Event(
+                    at=now,
+                    kind="blocklist",
+                    code="sender_blocked",
+                    actor=by,
+                    detail=f"{address.strip().lower()} blocked: {reason}",
+                )
+            )
+
+    _run(_with_store(settings, go))
+    click.echo(f"blocked {address.strip().lower()}")
+
+
+@senders.command("list")
+@click.pass_obj
+def senders_list(settings: Settings) -> None:
+    """Blocked senders, from the database and from the config."""
+    from sqlalchemy import select
+
+    from cases.models import BlockedSender
+
+    async def go(store: CaseStore) -> list[BlockedSender]:
+        async with store.sessions() as session:
+            return list((await session.execute(select(BlockedSender))).scalars())
+
+    for row in _run(_with_store(settings, go)):
+        click.echo(f"{row.address}\t{row.added_at:%Y-%m-%d}\t{row.added_by}\t{row.reason}")
+    for address in settings.blocked_senders:
+        click.echo(f"{address}\t(config)")
+
+
+@main.group()
 def domains() -> None:
     """The law-enforcement domain policy."""
 

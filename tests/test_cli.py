@@ -86,3 +86,25 @@ def test_replay_into_store_then_cases_list_show_and_lookalikes(env: dict[str, st
     code, out = run(env, "domains", "lookalikes", "--json")
     domains = {json.loads(line)["from_domain"] for line in out.splitlines()}
     assert {"fbi.gov.example.com", "fbi-gov.com", "fbigov.net"} <= domains
+
+
+def test_senders_block_holds_their_mail(env: dict[str, str], tmp_path: Path) -> None:
+    code, out = run(env, "senders", "block", "Agent.Smith@FBI.gov", "--reason", "phished",
+                    "--by", "dana")  # fmt: skip
+    assert code == 0
+    code, out = run(env, "senders", "list")
+    assert "agent.smith@fbi.gov" in out
+    assert "phished" in out
+    mail = tmp_path / "mail"
+    mail.mkdir()
+    (mail / "one.eml").write_bytes(
+        (FIXTURES / "01-fbi-subpoena-plain.eml")
+        .read_bytes()
+        .replace(b"From: ", b"X-Old-From: ", 1)
+        .replace(b"X-Old-From: ", b"From: agent.smith@fbi.gov\r\nX-Old: ", 1)
+    )
+    report = tmp_path / "r.jsonl"
+    code, out = run(env, "replay", str(mail), "--into-store", "--report-json", str(report))
+    row = json.loads(report.read_text())
+    assert row["outcome"] == "held", row
+    assert "sender_blocklisted" in row["reasons"]
