@@ -31,6 +31,7 @@ check: install
 bench: install
 	$(BIN)/python -m bench.smtp_accept
 	$(BIN)/python -m bench.outbox_delivery
+	$(BIN)/python -m bench.emergency_latency
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
