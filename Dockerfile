@@ -9,6 +9,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LE_INTAKE_DATABASE_URL=sqlite+aiosqlite:////data/le-intake.db \
     LE_INTAKE_OUTBOX__FOLDER=/data/outbox
 
+RUN apt-get update && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY le_intake ./le_intake
@@ -23,5 +26,5 @@ RUN pip install --no-cache-dir . && useradd --system --home /data intake \
 
 USER intake
 VOLUME /data
-EXPOSE 2525
+EXPOSE 2525 8080
 CMD ["le-intake", "serve"]

@@ -91,8 +91,12 @@ async def run(rate: float, seconds: float, interval: float) -> None:
             "LE_INTAKE_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{hook_port}/hook",
             "LE_INTAKE_REPLIES__MAX_PER_SENDER_PER_DAY": "1000000",
         }
-        server = subprocess.Popen([sys.executable, "-m", "le_intake", "serve"], cwd=ROOT,
-                                  env=env, stderr=subprocess.DEVNULL)  # fmt: skip
+        server = subprocess.Popen(
+            [sys.executable, "-m", "le_intake", "serve"],
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             await wait_port(smtp_port)
             sent_at: dict[str, float] = {}
@@ -108,8 +112,11 @@ async def run(rate: float, seconds: float, interval: float) -> None:
                 while time.perf_counter() < stop:
                     n += 1
                     sender = "agent@fbi.gov" if n % 2 else "someone@gmail.com"
-                    await client.sendmail(sender, ["lawenforcement@example-platform.com"],
-                                          message(sender, f"Records request {worker}-{n}", n))  # fmt: skip
+                    await client.sendmail(
+                        sender,
+                        ["lawenforcement@example-platform.com"],
+                        message(sender, f"Records request {worker}-{n}", n),
+                    )
                     flood_sent += 1
                     next_at += 1 / per_worker_rate
                     await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
@@ -124,8 +131,9 @@ async def run(rate: float, seconds: float, interval: float) -> None:
                     raw = message("duty.agent@fbi.gov", subject, 10_000_000 + k)
                     client = aiosmtplib.SMTP(hostname="127.0.0.1", port=smtp_port, timeout=60)
                     await client.connect()
-                    await client.sendmail("duty.agent@fbi.gov",
-                                          ["lawenforcement@example-platform.com"], raw)  # fmt: skip
+                    await client.sendmail(
+                        "duty.agent@fbi.gov", ["lawenforcement@example-platform.com"], raw
+                    )
                     sent_at[subject] = time.perf_counter()
                     await client.quit()
 
@@ -140,13 +148,17 @@ async def run(rate: float, seconds: float, interval: float) -> None:
     await runner.cleanup()
     latencies = sorted((arrivals[s] - t) * 1000 for s, t in sent_at.items() if s in arrivals)
     missing = len(sent_at) - len(latencies)
-    print(f"flood: {flood_sent} messages in {seconds:.0f} s = {flood_sent / seconds:.0f} msg/s "
-          f"offered (target {rate:.0f}); emergencies: {len(sent_at)}, pages received: "
-          f"{len(latencies)}, missing: {missing}")  # fmt: skip
+    print(
+        f"flood: {flood_sent} messages in {seconds:.0f} s = {flood_sent / seconds:.0f} msg/s "
+        f"offered (target {rate:.0f}); emergencies: {len(sent_at)}, pages received: "
+        f"{len(latencies)}, missing: {missing}"
+    )
     if latencies:
-        p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
-        print(f"end of DATA -> webhook: p50 {statistics.median(latencies):.0f} ms, "
-              f"p99 {p99:.0f} ms, max {latencies[-1]:.0f} ms  (goal: p99 < 1000 ms)")  # fmt: skip
+        p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
+        print(
+            f"end of DATA -> webhook: p50 {statistics.median(latencies):.0f} ms, "
+            f"p99 {p99:.0f} ms, max {latencies[-1]:.0f} ms  (goal: p99 < 1000 ms)"
+        )
 
 
 def main() -> None:

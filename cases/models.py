@@ -227,3 +227,15 @@ class BlockedSender(Base):
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     added_by: Mapped[str] = mapped_column(String(255))
     reason: Mapped[str] = mapped_column(Text)
+
+
+class FaxReceipt(Base):
+    """Faxes taken from the provider's webhook, by the provider's id: a redelivered fax is
+    acknowledged again without being spooled twice."""
+
+    __tablename__ = "fax_receipts"
+
+    fax_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    spool_id: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sha256: Mapped[str] = mapped_column(String(64))

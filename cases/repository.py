@@ -197,7 +197,7 @@ class CaseStore:
             case_id=case.id if case else None,
             raw_sha256=raw_sha256,
             message_id=ctx.headers.message_id,
-            channel=ctx.envelope.channel,
+            channel=ctx.channel,
             outcome=outcome.value,
             reasons=list(dict.fromkeys(reasons)),
             verdicts=[asdict(v) for v in ctx.verdicts],
@@ -307,7 +307,7 @@ class CaseStore:
         return Case(
             id=new_case_id(now),
             status=status,
-            channel=ctx.envelope.channel,
+            channel=ctx.channel,
             emergency=ctx.emergency,
             subject=ctx.headers.subject,
             sender_address=sender.address if sender else "",

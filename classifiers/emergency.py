@@ -56,6 +56,25 @@ class EmergencyStage:
 
     def __call__(self, ctx: MessageContext) -> Sequence[Verdict]:
         ctx.emergency = is_emergency_subject(ctx.headers.subject)
+        if not ctx.emergency and ctx.channel.startswith("fax"):
+            # a fax's "subject" is its cover sheet: the first lines of the document
+            head = ctx.body_text.splitlines()[:25]
+            if any(is_emergency_subject(line) for line in head):
+                ctx.emergency = True
+                return [
+                    Verdict(
+                        self.name,
+                        Decision.NOTE,
+                        "emergency_cover_sheet",
+                        'The fax cover sheet reads "Emergency Disclosure Request".',
+                    ),
+                    Verdict(
+                        self.name,
+                        Decision.NOTE,
+                        "emergency_subject",
+                        "Treated as an emergency subject.",
+                    ),
+                ]
         if ctx.emergency:
             return [
                 Verdict(

@@ -21,8 +21,17 @@ PRESERVATION_LIMIT_DAYS = 90
 
 def as_finding(fact: Fact) -> Identifier:
     """Facts travel in the same provenance shape as identifiers (role "fact")."""
-    return Identifier(fact.kind, fact.value, fact.raw, fact.start, fact.end, "fact",
-                      fact.confidence, fact.recognizer, fact.pattern)  # fmt: skip
+    return Identifier(
+        fact.kind,
+        fact.value,
+        fact.raw,
+        fact.start,
+        fact.end,
+        "fact",
+        fact.confidence,
+        fact.recognizer,
+        fact.pattern,
+    )
 
 
 @dataclass
@@ -40,9 +49,11 @@ class FactStage:
     def __call__(self, ctx: MessageContext) -> Sequence[Verdict]:
         address = ctx.sender.address if ctx.sender else ""
         facts = self.extractor.extract(
-            ctx.body_text, ctx.quoted_spans, address, ctx.envelope.received_at.date()
-            if ctx.envelope.received_at else date.today(),
-        )  # fmt: skip
+            ctx.body_text,
+            ctx.quoted_spans,
+            address,
+            ctx.envelope.received_at.date() if ctx.envelope.received_at else date.today(),
+        )
         ctx.facts = [as_finding(f) for f in facts.facts]
         ctx.facts_found = {f.kind for f in facts.facts}
         verdicts: list[Verdict] = []
@@ -59,12 +70,20 @@ class FactStage:
                 f"asks for {facts.preservation_days_over_limit}); extensions can be requested"
             )
             verdicts.append(
-                Verdict(self.name, Decision.NOTE, "preservation_over_90_days",
-                        f"Preservation asked for {facts.preservation_days_over_limit} days.")
-            )  # fmt: skip
+                Verdict(
+                    self.name,
+                    Decision.NOTE,
+                    "preservation_over_90_days",
+                    f"Preservation asked for {facts.preservation_days_over_limit} days.",
+                )
+            )
         if facts.legal_process:
             verdicts.append(
-                Verdict(self.name, Decision.PASS, "legal_process_named",
-                        "Legal process: " + ", ".join(facts.legal_process) + ".")
-            )  # fmt: skip
+                Verdict(
+                    self.name,
+                    Decision.PASS,
+                    "legal_process_named",
+                    "Legal process: " + ", ".join(facts.legal_process) + ".",
+                )
+            )
         return verdicts

@@ -21,7 +21,7 @@ from classifiers.auth import AuthResult, AuthStatus, SenderAuthenticator
 from classifiers.dns import Resolver, StaticResolver, SystemResolver
 from classifiers.domains import DomainDecision, DomainPolicy, skeleton
 from classifiers.registry import AgencyRegistry
-from config.settings import AuthSettings, Settings
+from config.settings import AuthSettings, DirectoryEntry, Settings
 from ingest.context import MessageContext, Sender
 from ingest.headers import address_count, domain_of, first_address
 from ingest.verdicts import Decision, Verdict
@@ -55,6 +55,7 @@ class GateStage:
     registry: AgencyRegistry
     authenticator: SenderAuthenticator
     auth_settings: AuthSettings
+    directory: tuple[DirectoryEntry, ...] = ()
     name: str = "gate"
     runs_after_drop: bool = False
 
@@ -72,7 +73,7 @@ class GateStage:
             verify=auth.verify,
             dns_timeout=auth.dns_timeout_seconds,
         )
-        return cls(policy, registry, authenticator, auth)
+        return cls(policy, registry, authenticator, auth, settings.directory)
 
     def _verdict(self, decision: Decision, code: str, message: str) -> Verdict:
         return Verdict(self.name, decision, code, message)
@@ -133,7 +134,44 @@ class GateStage:
         )
 
     # -- the stage ---------------------------------------------------------------------
+    def _fax(self, ctx: MessageContext) -> list[Verdict]:
+        """A fax has no authenticated sender: held for a call-back, matched against the
+        trusted directory's fax numbers so staff see who it claims to be from."""
+        calling = ctx.fax.get("calling", "")
+        ctx.sender = Sender(f"fax:{calling or 'unknown'}", "", "", "")
+        ctx.sender_auth = "none"
+        verdicts = []
+        entry = next((e for e in self.directory if calling and calling in e.fax), None)
+        if entry is not None:
+            ctx.agency = entry.agency
+            verdicts.append(
+                self._verdict(
+                    Decision.NOTE,
+                    "fax_number_in_directory",
+                    f"The calling number {calling} is {entry.agency}'s in the trusted directory "
+                    f"(call back on {entry.phone}).",
+                )
+            )
+        else:
+            verdicts.append(
+                self._verdict(
+                    Decision.NOTE,
+                    "fax_number_unknown",
+                    f"The calling number {calling or '(none)'} is not in the trusted directory.",
+                )
+            )
+        verdicts.append(
+            self._verdict(
+                Decision.HOLD,
+                "fax_unverified",
+                "Faxes carry no authenticated sender: verify by calling the agency back.",
+            )
+        )
+        return verdicts
+
     def __call__(self, ctx: MessageContext) -> Sequence[Verdict]:
+        if ctx.channel.startswith("fax"):
+            return self._fax(ctx)
         from_header = ctx.headers.from_header
         if ctx.headers.from_count == 0:
             return [self._verdict(Decision.DROP, "no_from", "The message has no From header.")]

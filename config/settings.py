@@ -35,9 +35,11 @@ class SmtpSettings(_Section):
     max_message_bytes: int = 25 * 1024 * 1024
     command_timeout_seconds: float = 60.0
     max_sessions: int = 100
-    # RFC 5321 allows 1000 octets a line; real senders exceed it, and refusing the
-    # whole request for one long line loses it, so we accept longer lines.
-    max_line_bytes: int = 16 * 1024
+    # RFC 5321 allows 1000 octets a line; real senders exceed it, and some clients send
+    # bare-LF bodies, which aiosmtpd (splitting on CRLF only) sees as one long line.
+    # Refusing either loses a request with a permanent 500, so by default a "line" may be
+    # as long as a whole message.
+    max_line_bytes: int = 25 * 1024 * 1024
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
 
@@ -206,6 +208,28 @@ class HttpSettings(_Section):
     port: int = 8080
 
 
+class FaxSettings(_Section):
+    """Faxes: the provider webhook (``POST /fax/inbound``) and fax-gateway email."""
+
+    enabled: bool = True
+    # HMAC-SHA256 secret shared with the provider; without one the webhook answers 503.
+    webhook_secret: str | None = None
+    signature_header: str = "X-Fax-Signature"
+    timestamp_tolerance_seconds: float = 300.0
+    max_bytes: int = 20 * 1024 * 1024
+    max_pages: int = 30
+    # Email from these addresses is a fax delivered by an e-fax service: its PDF/TIFF
+    # attachment is the request and is OCR'd before being removed like any attachment.
+    gateway_senders: tuple[str, ...] = ()
+    ocr_dpi: int = 200
+    ocr_language: str = "eng"
+
+    @field_validator("gateway_senders")
+    @classmethod
+    def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v.strip().lower() for v in value)
+
+
 class ExtractionSettings(_Section):
     default_region: str = "US"
 
@@ -223,6 +247,7 @@ class Settings(_Section):
     replies: RepliesSettings = Field(default_factory=RepliesSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    fax: FaxSettings = Field(default_factory=FaxSettings)
     directory: tuple[DirectoryEntry, ...] = ()
     # Demo convenience (LE_INTAKE_ALERT_WEBHOOK_URL): adds a JSON webhook sink to the first tier.
     alert_webhook_url: str | None = None

@@ -79,6 +79,10 @@ class MessageContext:
     agency_type: str | None = None
     # "pass", "fail", "temperror" or "none" once the gate has checked the sender
     sender_auth: str | None = None
+    # email, fax-webhook or fax-email (a fax-gateway email); set by the fax stage
+    channel: str = "email"
+    # For faxes: calling number, called number, provider id, pages, OCR seconds
+    fax: dict[str, str] = field(default_factory=dict)
     emergency: bool = False
     # No emergency subject, but the body invokes 2702(b)(8)/(c)(4) or claims imminent danger
     emergency_suspected: bool = False

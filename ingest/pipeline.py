@@ -42,10 +42,12 @@ def stage_table() -> tuple[StageFactory, ...]:
     from classifiers.gate import GateStage
     from classifiers.identifiers import IdentifierStage
     from ingest.attachments import AttachmentStage
+    from ingest.fax_stage import FaxStage
     from ingest.parse import ParseStage
 
     return (
         ParseStage.from_settings,
+        FaxStage.from_settings,
         AttachmentStage.from_settings,
         GateStage.from_settings,
         EmergencyStage.from_settings,

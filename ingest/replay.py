@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import mailbox
+import re
 import smtplib
 import time
 from collections.abc import Iterator
@@ -112,8 +113,10 @@ def failed(source: str, reason: str, message_id: str | None = None) -> dict[str,
 
 
 def _smtp_send(host: str, port: int, envelope: Envelope, raw: bytes) -> None:
+    # On the wire, lines end in CRLF (RFC 5321); stored mailboxes often use LF.
+    wire = re.sub(rb"\r?\n", b"\r\n", raw)
     with smtplib.SMTP(host, port, timeout=60) as client:
-        client.sendmail(envelope.mail_from, list(envelope.rcpt_tos), raw)
+        client.sendmail(envelope.mail_from, list(envelope.rcpt_tos), wire)
 
 
 async def replay_over_smtp(

@@ -22,6 +22,7 @@ from cases.repository import CaseStore
 from cases.retention import purge
 from config.settings import Settings
 from ingest.analysis import Analyser, PoolAnalyser, make_analyser
+from ingest.fax_webhook import FaxWebhook
 from ingest.processor import Processor
 from ingest.runner import Runner
 from ingest.smtp import IntakeHandler, RequestAddresses, start_smtp_server
@@ -145,8 +146,9 @@ async def serve(settings: Settings) -> None:
         asyncio.create_task(sweep_forever(app), name="sweep"),
         asyncio.create_task(app.alerts.run_forever(), name="alerts"),
     ]
+    fax = FaxWebhook(settings, app.spool, app.store, app.clock, app.runner.notify)
     http_runner = web.AppRunner(
-        make_http_app(settings, app.store, app.alert_book, app.alerts), access_log=None
+        make_http_app(settings, app.store, app.alert_book, app.alerts, fax), access_log=None
     )
     await http_runner.setup()
     await web.TCPSite(http_runner, settings.http.host, settings.http.port).start()

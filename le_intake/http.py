@@ -17,6 +17,7 @@ from alerts.dispatcher import AlertBook, AlertDispatcher
 from cases.models import Case, Event
 from cases.repository import CaseStore
 from config.settings import Settings
+from ingest.fax_webhook import FaxWebhook
 
 BOOK = web.AppKey("book", AlertBook)
 DISPATCHER = web.AppKey("dispatcher", AlertDispatcher)
@@ -109,9 +110,14 @@ async def record_callback(request: web.Request) -> web.Response:
 
 
 def make_http_app(
-    settings: Settings, store: CaseStore, book: AlertBook, dispatcher: AlertDispatcher
+    settings: Settings,
+    store: CaseStore,
+    book: AlertBook,
+    dispatcher: AlertDispatcher,
+    fax: FaxWebhook | None = None,
 ) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024)
+    # The fax webhook reads its body itself, under its own size limit.
+    app = web.Application(client_max_size=settings.fax.max_bytes + 1024 * 1024)
     app[SETTINGS] = settings
     app[STORE] = store
     app[BOOK] = book
@@ -119,4 +125,6 @@ def make_http_app(
     app.router.add_get("/healthz", health)
     app.router.add_post("/alerts/{alert_id}/ack", acknowledge)
     app.router.add_post("/cases/{case_id}/callback", record_callback)
+    if fax is not None:
+        app.router.add_post("/fax/inbound", fax.handle)
     return app

@@ -229,3 +229,13 @@ async def test_unauthenticated_le_mail_is_held_not_answered(listener: Listener) 
         row = (await session.execute(select(MessageRecord))).scalar_one()
     assert row.outcome == "held"
     assert "sender_unverified" in row.reasons
+
+
+async def test_large_bare_lf_message_is_accepted(listener: Listener) -> None:
+    """Some clients send LF-only bodies; aiosmtpd splits on CRLF, so the body is one long
+    "line". It must not be refused with a permanent 500."""
+    raw = request_message(body="line of a long request\n" * 5000)
+    assert b"\r\n" not in raw
+    assert len(raw) > 100_000
+    assert await listener.send(raw, LE_SENDER, [REQUEST_ADDRESS]) == {}
+    assert await listener.app.runner.drain() == 1
