@@ -16,7 +16,6 @@ import pypdfium2
 import pytesseract
 from PIL import Image, ImageSequence
 
-
 # Tesseract's OpenMP threads fight each other (and the analysis workers) on small machines:
 # measured here, one thread reads a 200-dpi page in 0.6 s against 2.4 s with the default.
 # An operator's own setting wins.
