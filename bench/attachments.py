@@ -18,7 +18,7 @@ from ingest.attachments import AttachmentStage
 from ingest.context import MessageContext
 from ingest.envelope import Envelope
 from ingest.parse import ParseStage
-from ingest.pipeline import run_stages
+from ingest.pipeline import Stage, run_stages
 from ingest.replay import iter_sources
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "corpus" / "mime"
@@ -32,7 +32,7 @@ def main() -> None:
     envelope = Envelope(
         "x@example.com", ("lawenforcement@example-platform.com",), datetime.now(UTC)
     )
-    stages = [ParseStage(), AttachmentStage()]
+    stages: list[Stage] = [ParseStage(), AttachmentStage()]
     timings: list[float] = []
     removed = 0
     for _ in range(args.rounds):
