@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import phonenumbers
 import spacy
@@ -70,7 +70,10 @@ RESERVED_PATHS = frozenset(
         "rules",
     }
 )
-SID = re.compile(r"^(AC|PN|SM|MM|CA|RE|SK|MG|CF|QU|FN|US|KS|IS|CR|AP|AL|AD)[0-9a-fA-F]{32}$")
+SID = re.compile(
+    r"^(?i:AC|PN|SM|MM|CA|RE|SK|MG|CF|QU|FN|US|KS|IS|CR|AP|AL|AD|CH|IM|MB|RM|WS|WT|WK|WW|TR|"
+    r"PK|SC|CL|DE|CJ|HT|SD|BU|VA|VE|ZS|ZB|CO|EX|FL|FF)[0-9a-fA-F]{32}$"
+)
 # Hosts whose URLs are laws and guidelines being cited, not accounts.
 CITATION_HOSTS = (
     "law.cornell.edu",
@@ -91,7 +94,9 @@ _CLOSING_WORDS = (
     r"sincerely|regards|best|kind|warm|warmest|respectfully|very|thank|thanks|you|many|with|"
     r"v/r|r|yours|truly|faithfully|cordially|cheers|merci|cordialement|salutations|for|your|"
     r"in|advance|assistance|help|cooperation|time|attention|prompt|consideration|much|all|"
-    r"the|again|so|and|submitted|appreciation|stay|safe|nga|mihi|kindest|bien|à|vous"
+    r"the|again|so|and|submitted|appreciation|stay|safe|nga|mihi|kindest|bien|à|vous|"
+    r"thanking|mahalo|mit|freundlichen|grüßen|grüssen|saludos|cordiales|atentamente|"
+    r"hochachtungsvoll|met|vriendelijke|groet|groeten|distinti|saluti|cumprimentos|aloha"
 )
 _CLOSING = re.compile(
     rf"^\s*(?:{_CLOSING_WORDS})(?:[\s,]+(?:{_CLOSING_WORDS}))*\s*[,.!]?\s*$", re.IGNORECASE
@@ -100,15 +105,40 @@ _SIG_DASHES = re.compile(r"^--\s*$")
 _FORWARD = re.compile(r"^\s*-{3,}\s*Forwarded message\s*-{3,}|^\s*Begin forwarded message:", re.I)
 _SALUTATION = re.compile(r"^\s*(dear\b|to whom it may concern|custodian of records)", re.IGNORECASE)
 _SELF_CONTACT = re.compile(
-    r"(contact me|reach me|reached at|my (?:direct |cell |office |desk )?(?:line|phone|number|"
-    r"email|e-mail)|call me|email me|e-mail me|questions,? (?:please )?(?:contact|call))",
+    r"(contact me|reach me|reach us|reached at|my (?:direct |cell |mobile |office |desk |"
+    r"alternate |personal )?(?:line|phone|number|email|e-mail|address|cell|mobile)|call me|"
+    r"email me|e-mail me|questions,? (?:please )?(?:contact|call)|please (?:call|contact)|"
+    r"duty (?:office|desk|line|agent)|contact (?:is|number|details)|point of contact|"
+    r"(?:you|staff) (?:can|may) (?:reach|call|contact))",
+    re.IGNORECASE,
+)
+# "-TFO Ramirez 619-…", "— Bo-ra Yoon, FBI LA, 310-…": a one-line sign-off
+_SIGN_OFF = re.compile(r"^\s*(?:-{1,2}|—|–)\s*[A-Z][^\n]{2,120}$")
+_URL_SUBJECT_CUE = re.compile(
+    r"(account|profile|channel|page|post|video|content|listing|group|user|subscriber)",
+    re.IGNORECASE,
+)
+_REFERENCE_BEFORE = re.compile(
+    r"(?:\bref(?:erence)?|\bincident|\bcase|\bdocket|\bfile|\breport|\bcomplaint|\baz\.?|"
+    r"\bticket|\bcrime|\boccurrence)\b[^\n]{0,24}$",
+    re.IGNORECASE,
+)
+_FORWARD_ANYWHERE = re.compile(
+    r"^\s*(?:-{3,}\s*Forwarded message\s*-{3,}|Begin forwarded message:)", re.I | re.M
+)
+# An @handle (not an email's @) or a platform link: text that names an account.
+_NAMES_ACCOUNT = re.compile(r"(?<![\w.])@\w|(?:twitter|x)\.com/\w|\b(?:AC|PN)[0-9a-f]{32}\b", re.I)
+_CONTACT_DETAIL = re.compile(r"\d[\d ().-]{6,}\d|[\w.+-]+@[\w-]+\.[\w.]+")
+# What a subject listing says; a block saying it is not a signature.
+_SUBJECT_CUE = re.compile(
+    r"(account|subscriber|target|user ?name|handle|profile|user id|screen name|associated)",
     re.IGNORECASE,
 )
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6 = re.compile(r"(?<![0-9A-Fa-f:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![0-9A-Fa-f:])")
 _TRAILING = ".,;:!?)]}>'\""
 _EMAIL = re.compile(
-    r"(?<![\w.+'-])[A-Za-z0-9][A-Za-z0-9._%+'-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}"
+    r"(?<![\w.+'@:-])[A-Za-z0-9][A-Za-z0-9._%+'-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}"
     r"[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}\b"
 )
 _SCHEME_URL = re.compile(r"\bhttps?://[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
@@ -120,7 +150,29 @@ _PHONE_CUE = re.compile(
     re.IGNORECASE,
 )
 
-_REGION_BY_SUFFIX = {"uk": "GB", "ca": "CA", "au": "AU", "nz": "NZ", "ie": "IE", "in": "IN"}
+_REGION_BY_SUFFIX = {
+    "uk": "GB",
+    "ca": "CA",
+    "au": "AU",
+    "nz": "NZ",
+    "ie": "IE",
+    "in": "IN",
+    "fr": "FR",
+    "de": "DE",
+    "mx": "MX",
+    "es": "ES",
+    "it": "IT",
+    "nl": "NL",
+    "be": "BE",
+    "br": "BR",
+    "jp": "JP",
+    "sg": "SG",
+    "za": "ZA",
+    "ch": "CH",
+    "at": "AT",
+    "se": "SE",
+    "pl": "PL",
+}
 
 ROLE_RANK = {"requester": 3, "subject": 2, "other": 1}
 
@@ -149,8 +201,12 @@ def _build_nlp() -> tuple[Language, Matcher]:
                 {"LOWER": id_words},
             ],
             [{"LOWER": {"IN": ["userid", "userids", "uid"]}}],
+            # "@handle (ID: 1388…)", "@handle (id 987…)"
+            [{"TEXT": "("}, {"LOWER": {"IN": ["id", "ids"]}}],
         ],
     )
+    # "The tweet 1849…": a bare noun before a long number (an ID-length number only)
+    matcher.add("STATUS_BARE_CUE", [[{"LOWER": {"IN": ["tweet", "tweets", "post", "posts"]}}]])
     matcher.add(
         "STATUS_ID_CUE",
         [[{"LOWER": {"IN": ["tweet", "status", "post"]}}, {"LOWER": id_words}]],
@@ -185,6 +241,32 @@ def _strip_trailing(text: str) -> str:
     while text and text[-1] in _TRAILING:
         text = text[:-1]
     return text
+
+
+_NOT_HANDLES = frozenset({"sid", "id", "ids", "username", "handle", "name", "holder", "owner"})
+_SAFELINK = re.compile(r"safelinks\.protection\.outlook\.com/.*?[?&]url=([^&\s]+)", re.I)
+_URLDEFENSE = re.compile(r"urldefense\.(?:com|proofpoint\.com)/v3/__(.+?)__;", re.I)
+_USER_ID_IN_URL = re.compile(r"(?:[?&]user_id=|/i/user/)(\d{1,20})\b")
+
+
+def unwrap(url: str) -> str:
+    """The link behind Microsoft Safe Links and Proofpoint URL Defense rewrites."""
+    for pattern in (_SAFELINK, _URLDEFENSE):
+        match = pattern.search(url)
+        if match:
+            return unquote(match.group(1))
+    return url
+
+
+def platform_user_id(url: str) -> str | None:
+    """The numeric account id of ``x.com/intent/user?user_id=…`` and ``/i/user/…`` links."""
+    candidate = url if "://" in url else "https://" + url
+    try:
+        host = (urlsplit(candidate).hostname or "").lower()
+    except ValueError:
+        return None
+    match = _USER_ID_IN_URL.search(url)
+    return match.group(1) if host in PLATFORM_HOSTS and match else None
 
 
 def platform_url(url: str) -> tuple[str | None, str | None]:
@@ -261,7 +343,7 @@ class IdentifierExtractor:
                     "HANDLE",
                     0.9,
                 )
-        elif label == "EMAIL":
+        elif label == "EMAIL" and _EMAIL.fullmatch(_strip_trailing(token.text)):
             raw = _strip_trailing(token.text)
             yield _Found(
                 "email",
@@ -291,6 +373,10 @@ class IdentifierExtractor:
         elif label in ("USER_ID_CUE", "STATUS_ID_CUE"):
             kind = "user_id" if label == "USER_ID_CUE" else "status_id"
             yield from self._numbers_after(doc, end, kind, label, span.text)
+        elif label == "STATUS_BARE_CUE":
+            following = [t for t in doc[end : end + 3] if not t.is_space]
+            if following and following[0].text.isdigit() and 15 <= len(following[0].text) <= 20:
+                yield from self._numbers_after(doc, end, "status_id", label, span.text)
         elif label == "USERNAME_CUE":
             yield from self._handle_after(doc, end, span.text)
 
@@ -310,8 +396,13 @@ class IdentifierExtractor:
         raw = _strip_trailing(text)
         if "@" in raw and "/" not in raw:
             return
+        # the span stays the text as written; the value comes from the link behind a
+        # Safe Links / URL Defense rewrite
+        target = unwrap(raw)
+        host_part, colon, port = target.rpartition(":")
+        ip_text = host_part if colon and port.isdigit() and "/" not in target else target
         try:
-            address = ipaddress.ip_address(raw)
+            address = ipaddress.ip_address(ip_text.strip("[]"))
         except ValueError:
             pass
         else:
@@ -326,7 +417,20 @@ class IdentifierExtractor:
                 0.8,
             )
             return
-        handle, status = platform_url(raw)
+        user_id = platform_user_id(target)
+        if user_id:
+            yield _Found(
+                "user_id",
+                user_id,
+                raw,
+                offset,
+                offset + len(raw),
+                "platform_url",
+                "USER_ID_URL",
+                0.95,
+            )
+            return
+        handle, status = platform_url(target)
         if handle:
             yield _Found(
                 "username",
@@ -350,14 +454,14 @@ class IdentifierExtractor:
                 0.98,
             )
         if handle is None and status is None:
-            candidate = raw if "://" in raw else "https://" + raw
+            candidate = target if "://" in target else "https://" + target
             try:
                 host = (urlsplit(candidate).hostname or "").lower()
             except ValueError:
                 return
             if host in PLATFORM_HOSTS or not host:
                 return
-            yield _Found("url", raw, raw, offset, offset + len(raw), "spacy_matcher", "URL", 0.6)
+            yield _Found("url", target, raw, offset, offset + len(raw), "spacy_matcher", "URL", 0.6)
 
     def _numbers_after(
         self, doc: Doc, index: int, kind: str, pattern: str, cue: str
@@ -378,6 +482,8 @@ class IdentifierExtractor:
                     0.85,
                 )
                 seen_number = True
+            elif seen_number and token.is_space and _next_line_is_list_item(doc, token.i):
+                continue  # "User IDs:\n - 1598…\n - 1602…"
             elif not _continues_id_list(token, seen_number):
                 break
 
@@ -395,8 +501,8 @@ class IdentifierExtractor:
                 return
             if not HANDLE.match(text) or text.isdigit():
                 return
-            plain_word = text.isalpha() and text.islower()
-            if token.is_stop or (not colon and plain_word):
+            plain_word = text.isalpha() and (text.islower() or text.isupper())
+            if token.is_stop or (not colon and plain_word) or text.lower() in _NOT_HANDLES:
                 return
             yield _Found(
                 "username",
@@ -424,6 +530,8 @@ class IdentifierExtractor:
         for match in matches:
             if self._overlaps(match.start, match.end, taken):
                 continue
+            if _REFERENCE_BEFORE.search(text[max(0, match.start - 40) : match.start]):
+                continue  # "Your ref LE-2026-118842", "incident number 2403318870"
             pattern = f"PhoneNumberMatcher:{region}"
             if not phonenumbers.is_valid_number(match.number):
                 # Possible but not valid (unassigned or fictional ranges): only where the
@@ -520,17 +628,38 @@ class IdentifierExtractor:
                 return "other"
             if self.policy.decide(host).allowed:
                 return "other"
+            # Other URLs are context (a news story, a form, a wrapper) unless the text
+            # says the request is about what is there.
+            near = text[max(0, f.start - 80) : f.start]
+            if not _URL_SUBJECT_CUE.search(near):
+                return "other"
         if in_spans(f.start, requester_spans):
             return "requester"
         line_start = text.rfind("\n", 0, f.start) + 1
         line_end = text.find("\n", f.end)
         line = text[line_start : line_end if line_end >= 0 else len(text)]
+        previous = text[text.rfind("\n", 0, max(0, line_start - 1)) + 1 : line_start].rstrip()
+        if previous and previous[-1] not in ".!?:;":
+            # a sentence wrapped onto the phone's line ("please contact Special\nAgent X at")
+            line = previous + " " + text[line_start : f.start]
         if f.kind in ("phone", "email") and _SELF_CONTACT.search(line):
             return "requester"
         return "subject"
 
 
 _ID_FILLERS = frozenset({"is", "number", "no", "#", "and", "&", "of"})
+
+
+def _next_line_is_list_item(doc: Doc, index: int) -> bool:
+    """A single line break followed by an optional bullet and a number."""
+    if doc[index].text.count("\n") != 1:
+        return False
+    for token in doc[index + 1 : index + 4]:
+        if token.is_space or token.text in ("-", "*", "•", "–"):
+            continue
+        # an ID, not a numbered paragraph ("3. the account …")
+        return token.text.lstrip("#").isdigit() and len(token.text.lstrip("#")) >= 5
+    return False
 
 
 def _continues_id_list(token: Token, seen_number: bool) -> bool:
@@ -563,7 +692,56 @@ def requester_regions(text: str, quoted: list[tuple[int, int]]) -> list[tuple[in
         pos += len(line)
     if sig_start is not None:
         regions.append((sig_start, len(text)))
+    regions.extend(_trailing_block(text, quoted, regions))
+    regions.extend(_inline_sign_off(text, quoted))
     return regions
+
+
+_INLINE_SIGN_OFF = re.compile(r"(?:^|\s)(?:--|—|–|-)\s?(?=(?:[A-Z][a-z]|[A-Z]{2,}\s)[^\n]*\d)")
+
+
+def _inline_sign_off(text: str, quoted: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """ "… Thank you. -- Diana Wu, SA, FBI, (415) 555-0143": a signature on the last line."""
+    end = min((start for start, _ in quoted), default=len(text))
+    body = text[:end].rstrip()
+    last = body.rfind("\n") + 1
+    matches = list(_INLINE_SIGN_OFF.finditer(body, last))
+    match = matches[-1] if matches else None
+    if match is None or _NAMES_ACCOUNT.search(body[match.start() :]):
+        return []
+    return [(match.start(), end)]
+
+
+def _trailing_block(
+    text: str, quoted: list[tuple[int, int]], found: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """A signature without a closing line: the last short paragraph of what the sender
+    wrote (before any quote), made of short lines, naming no account."""
+    end = min((start for start, _ in quoted), default=len(text))
+    forward = next((m for m in _FORWARD_ANYWHERE.finditer(text, 0, end)), None)
+    if forward is not None:
+        end = forward.start()
+    body = text[:end].rstrip()
+    if not body:
+        return []
+    start = body.rfind("\n\n") + 2 if "\n\n" in body else 0
+    block = body[start:]
+    lines = block.splitlines()
+    if any(s <= start < e for s, e in found):
+        return []
+    if lines and _SIGN_OFF.match(lines[-1]) and not _NAMES_ACCOUNT.search(lines[-1]):
+        last = body.rfind("\n") + 1
+        return [(last, end)]
+    short = len(lines) <= 8 and all(len(line) <= 90 for line in lines)
+    contact = _CONTACT_DETAIL.search(block)
+    if (
+        short
+        and start > 0
+        and contact
+        and not (_SUBJECT_CUE.search(block) or _NAMES_ACCOUNT.search(block))
+    ):
+        return [(start, end)]
+    return []
 
 
 @dataclass

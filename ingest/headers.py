@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
@@ -30,7 +31,11 @@ def clean(value: str, limit: int = MAX_HEADER_CHARS) -> str:
 def decoded(value: object) -> str:
     """RFC 2047 decoding that falls back to the raw text on any malformation."""
     text = str(value) if value is not None else ""
-    with contextlib.suppress(ValueError, LookupError, UnicodeError, TypeError, AssertionError):
+    # MessageError covers HeaderParseError and CharsetError: a broken encoded-word
+    # (=?utf-8?b?A?=, a non-ASCII charset name) stays as written
+    with contextlib.suppress(
+        ValueError, LookupError, UnicodeError, TypeError, AssertionError, MessageError
+    ):
         text = str(make_header(decode_header(text)))
     return clean(text)
 

@@ -84,7 +84,8 @@ def _choose_alternative(children: list[Message]) -> Message | None:
             if content_type(child) == wanted and is_body_leaf(child):
                 return child
     for child in children:
-        if child.is_multipart():
+        # message/rfc822 counts as multipart to the stdlib, but it is an attachment
+        if content_type(child).startswith("multipart/"):
             return child
     return None
 
@@ -131,8 +132,8 @@ def _walk(part: Message, depth: int, out: Layout) -> None:
 
 def _collect_attachments(part: Message, depth: int, out: Layout) -> None:
     """An unchosen alternative: none of its text is body, but its files are removed too."""
-    sub = Layout(parts_seen=out.parts_seen)
+    # the part count and the defects are shared, so the caps hold across alternatives
+    sub = Layout(parts_seen=out.parts_seen, defects=out.defects)
     _walk(part, depth, sub)
     out.parts_seen = sub.parts_seen
     out.attachments.extend(sub.attachments)
-    out.defects.extend(d for d in sub.defects if d not in out.defects)

@@ -47,7 +47,7 @@ def _codec_for(label: str | None) -> str | None:
     name = _CHARSET_ALIASES.get(label.strip().lower(), label.strip().lower())
     try:
         return codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
         return None
 
 

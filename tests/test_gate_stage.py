@@ -67,6 +67,7 @@ def _gate(ctx: MessageContext) -> list[tuple[Decision, str]]:
 def test_stage_table_order(stages: list[Stage]) -> None:
     assert [s.name for s in stages] == [
         "parse",
+        "fax",
         "attachments",
         "gate",
         "emergency",

@@ -199,7 +199,8 @@ POSITIVES = [
     ),
     # other urls
     (
-        "Hosted at https://example.org/page.",
+        # a URL is a subject when the text says the request is about what is there
+        "The account page hosted at https://example.org/page.",
         "url",
         "https://example.org/page",
         "https://example.org/page",
@@ -468,3 +469,63 @@ def test_thank_you_sentence_in_body_is_not_a_signature(extractor: IdentifierExtr
     found = _extract(extractor, text)
     assert _role(found, "username", "target_1") == "subject"
     assert _role(found, "phone", "+13105550123") == "subject"
+
+
+def test_other_urls_are_context_unless_the_request_is_about_them(
+    extractor: IdentifierExtractor,
+) -> None:
+    text = "See the news story at https://news.example.com/story for background on @target_1.\n"
+    assert _role(_extract(extractor, text), "url", "https://news.example.com/story") == "other"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        (
+            "User IDs:\n - 1598877665544332211\n - 1602233114455667788\n",
+            "user_id",
+            "1602233114455667788",
+        ),
+        ("@bluegrass_bets (ID: 1388776655443322110)\n", "user_id", "1388776655443322110"),
+        ("The tweet\n1849000000000000015 was quoted.\n", "status_id", "1849000000000000015"),
+        ("see https://x.com/intent/user?user_id=44196397 now\n", "user_id", "44196397"),
+        (
+            "https://nam12.safelinks.protection.outlook.com/?url=https%3A%2F%2Fx.com%2Fborderln_cargo"
+            "&data=05\n",
+            "username",
+            "borderln_cargo",
+        ),
+        ("logins from 198.51.100.23:51234 yesterday\n", "ip", "198.51.100.23"),
+        (
+            "messaging service ch0f1e2d3c4b5a69788796a5b4c3d2e1f0 please\n",
+            "sid",
+            "CH0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        ),
+    ],
+)
+def test_found_by_the_evaluation_fixes(
+    extractor: IdentifierExtractor, text: str, kind: str, value: str
+) -> None:
+    assert _role(_extract(extractor, text), kind, value) == "subject"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Pls preserve @coastal_rx_hub for 90 days. -TFO Ramirez 619-555-0122\n",
+        "Please add the IDs. Thank you. -- Diana Wu, SA, FBI San Francisco, (415) 555-0143\n",
+        "Should you have any questions, please contact Special\nAgent Rosa Castillo at "
+        "(713) 555-0147.\n",
+        "Preserve @a_target please.\n\nTyler Harris\nKentucky State Police\n(502) 555-0100\n",
+        "Your ref LE-2026-118842 is noted for @a_target.\n",
+    ],
+)
+def test_the_senders_own_numbers_and_references_are_not_subjects(
+    extractor: IdentifierExtractor, text: str
+) -> None:
+    assert not [i for i in _extract(extractor, text) if i.kind == "phone" and i.role == "subject"]
+
+
+def test_acronym_after_the_account_is_not_a_handle(extractor: IdentifierExtractor) -> None:
+    found = _extract(extractor, "Records for the account SID AC0123456789abcdef0123456789abcdef.\n")
+    assert ("username", "sid") not in {(i.kind, i.value) for i in found}
