@@ -41,6 +41,7 @@ from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
 from classifiers.identifiers import MAX_EXTRACT_CHARS, requester_regions
+from classifiers.vocabulary import warm
 
 Strength = Literal["statute", "danger_claim"]
 Span = tuple[int, int]
@@ -632,6 +633,17 @@ def _build_nlp() -> tuple[Language, Matcher, PhraseMatcher]:
     return nlp, matcher, phrases
 
 
+# Every statute and danger pattern contains one of these stems; a body with none of them
+# cannot signal, and skips the spaCy pass (most requests are not emergencies).
+_SIGNAL_STEMS = re.compile(
+    r"2702|danger|death|dead|die|dying|kill|injur|harm|threat|life|lives|live|suicid|"
+    r"kidnap|abduct|hostage|shoot|gun|bomb|explos|missing|endanger|emergen|imminent|weapon|"
+    r"stab|assault|murder|rape|traffick|exploit|ransom|attack|violen|hurt|safe|rescue|"
+    r"welfare|risk|peril|bodily|fatal|overdose|self-harm|abuse|victim|child|minor",
+    re.IGNORECASE,
+)
+
+
 @dataclass
 class EmergencyChecker:
     """Builds the spaCy pipeline and matchers once; both checks reuse them."""
@@ -642,11 +654,14 @@ class EmergencyChecker:
 
     def __post_init__(self) -> None:
         self.nlp, self.matcher, self.phrases = _build_nlp()
+        warm(self.nlp)
 
     # -- public checks ------------------------------------------------------------
     def body_emergency_signal(self, text: str, quoted: list[Span]) -> EmergencySignal | None:
         """The statute citations and danger claims the sender makes now, or None."""
         text = text[:MAX_EXTRACT_CHARS]
+        if not _SIGNAL_STEMS.search(text):
+            return None  # most requests: no word any signal pattern could start from
         hits, disclaimed = self._hits(text, quoted)
         signal = [
             h

@@ -37,6 +37,7 @@ from spacy.matcher import Matcher
 from spacy.tokens import Doc
 
 from classifiers.identifiers import MAX_EXTRACT_CHARS, requester_regions
+from classifiers.vocabulary import warm
 
 FactKind = Literal[
     "legal_process",
@@ -967,6 +968,7 @@ class FactExtractor:
 
     def __post_init__(self) -> None:
         self.nlp, self.process_matcher, self.cue_matcher = _build_nlp()
+        warm(self.nlp)
 
     def extract(
         self,

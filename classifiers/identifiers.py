@@ -29,6 +29,7 @@ from spacy.matcher import Matcher
 from spacy.tokens import Doc, Token
 
 from classifiers.domains import DomainPolicy
+from classifiers.vocabulary import warm
 from config.settings import Settings
 from ingest.context import Identifier, MessageContext
 from ingest.quotes import in_spans
@@ -304,6 +305,7 @@ class IdentifierExtractor:
 
     def __post_init__(self) -> None:
         self.nlp, self.matcher = _build_nlp()
+        warm(self.nlp)
 
     # -- finding -------------------------------------------------------------------
     def find(self, text: str, region: str) -> list[_Found]:
