@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,8 @@ from typing import Any
 import aiosmtplib
 from aiohttp import web
 
+from bench.common import free_port, wait_port
+
 ROOT = Path(__file__).resolve().parent.parent
 AR = "le-intake.local; dkim=pass header.d=fbi.gov; dmarc=pass header.from=fbi.gov"
 BODY = (
@@ -33,31 +34,12 @@ BODY = (
 ) * 30
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def message(sender: str, subject: str, n: int) -> bytes:
     return (
         f"Authentication-Results: {AR}\r\nFrom: {sender}\r\n"
         f"To: lawenforcement@example-platform.com\r\nSubject: {subject}\r\n"
         f"Message-ID: <lat-{n}-{time.time_ns()}@bench>\r\n\r\n{BODY}"
     ).encode()
-
-
-async def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await writer.wait_closed()
-            return
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"nothing listening on {port}")
 
 
 async def run(rate: float, seconds: float, interval: float) -> None:

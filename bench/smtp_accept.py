@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,17 +21,13 @@ from pathlib import Path
 
 import aiosmtplib
 
+from bench.common import free_port, wait_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BODY = (
     "Pursuant to 18 U.S.C. 2703(d), please produce subscriber information for the account "
     "@bench_target (User ID: 783214) for the period January 1 to March 31, 2026.\n"
 ) * 20
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -48,19 +43,6 @@ def message(n: int) -> bytes:
         f"Subject: Court order {n}\r\nMessage-ID: <bench-{n}-{time.time_ns()}@fbi.gov>\r\n"
         f"Date: Mon, 02 Nov 2026 10:00:00 +0000\r\n\r\n{BODY}"
     ).encode()
-
-
-async def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await writer.wait_closed()
-            return
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"nothing listening on {port}")
 
 
 async def blast(port: int, total: int, concurrency: int) -> float:

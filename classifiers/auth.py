@@ -187,6 +187,12 @@ class SenderAuthenticator:
             domain = props.get("smtp.mailfrom", "").rpartition("@")[2]
         else:
             return
+        self._count(tally, method, result, domain, from_domain)
+
+    def _count(
+        self, tally: _Tally, method: str, result: str, domain: str, from_domain: str
+    ) -> None:
+        """One DKIM or SPF result, from a header or our own check, into the tally."""
         label = f"{method}={result} {domain or '?'}"
         if result == "pass":
             if self.aligned(domain, from_domain):
@@ -197,6 +203,8 @@ class SenderAuthenticator:
             tally.failed.append(label)
         elif result == "temperror":
             tally.temp.append(label)
+        else:
+            tally.findings.append(label)
 
     # -- (b) our own verification ------------------------------------------------------
     def verify_message(self, raw: bytes, envelope: Envelope, from_domain: str) -> AuthResult:
@@ -266,15 +274,4 @@ class SenderAuthenticator:
         except Exception as exc:  # pyspf raises on pathological records
             tally.temp.append(f"spf=temperror ({type(exc).__name__})")
             return
-        label = f"spf={result} {domain}"
-        if result == "pass":
-            if self.aligned(domain, from_domain):
-                tally.aligned_pass.append(label + " (aligned)")
-            else:
-                tally.failed.append(label + " (not aligned with From)")
-        elif result in _FAILING:
-            tally.failed.append(label)
-        elif result == "temperror":
-            tally.temp.append(label)
-        else:
-            tally.findings.append(label)
+        self._count(tally, "spf", result, domain, from_domain)
