@@ -136,10 +136,19 @@ def cases_show(settings: Settings, case_id: str, as_json: bool) -> None:
         f"[bold]{data['id']}[/bold]  {data['status']}{'  EMERGENCY' if data['emergency'] else ''}"
     )
     console.print(f"from {data['sender']}  subject {data['subject']!r}")
+    auth = {"pass": "authenticated"}.get(data["sender_auth"] or "", "UNVERIFIED")
+    console.print(
+        f"agency {data['agency'] or '(unknown)'}  sender {auth}  channel {data['channel']}"
+    )
     ids = Table("kind", "value", "role", "found by")
     for i in data["identifiers"]:
         ids.add_row(i["kind"], i["value"], i["role"], f"{i['recognizer']}/{i['pattern']}")
     console.print(ids)
+    if data["facts"]:
+        facts = Table("fact", "value", "as written")
+        for f in data["facts"]:
+            facts.add_row(f["kind"], f["value"], f["raw"][:60])
+        console.print(facts)
     events = Table("at", "kind", "code", "detail")
     for e in data["events"]:
         events.add_row(e["at"][:19], e["kind"], e["code"], e["detail"])

@@ -108,3 +108,15 @@ def test_senders_block_holds_their_mail(env: dict[str, str], tmp_path: Path) -> 
     row = json.loads(report.read_text())
     assert row["outcome"] == "held", row
     assert "sender_blocklisted" in row["reasons"]
+
+
+def test_cases_show_as_a_table(env: dict[str, str]) -> None:
+    code, _ = run(env, "replay", str(FIXTURES), "--into-store")
+    assert code == 0
+    code, out = run(env, "cases", "list", "--json")
+    case_id = json.loads(out.splitlines()[-1])["id"]
+    code, out = run(env, "cases", "show", case_id)
+    assert code == 0
+    assert case_id in out
+    assert "authenticated" in out
+    assert "fact" in out
