@@ -102,15 +102,15 @@ def reply_to(response: Message, body: str = "I confirm this request.", sender: s
         f"le-intake.local; dkim=pass header.d={domain}; dmarc=pass header.from={domain}"
     )
     msg["From"] = sender
-    msg["To"] = str(response["Reply-To"])
+    msg["To"] = "".join(str(response["Reply-To"]).split())
     msg["Subject"] = "Re: " + " ".join(str(response["Subject"]).split())
     msg["Message-ID"] = f"<reply-{abs(hash((body, sender)))}@{domain}>"
-    msg["In-Reply-To"] = str(response["Message-ID"])
+    msg["In-Reply-To"] = "".join(str(response["Message-ID"]).split())  # unfold
     for name, value in (extra or {}).items():
         msg[name] = value
     quoted = "\n".join("> " + line for line in str(response.get_payload()).splitlines())
     msg.set_content(f"{body}\n\n{quoted}\n")
-    return msg.as_bytes(), str(response["Reply-To"])
+    return msg.as_bytes(), "".join(str(response["Reply-To"]).split())
 
 
 async def test_request_response_reply_opens_the_case(desk: Desk) -> None:
