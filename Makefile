@@ -30,8 +30,12 @@ check: install
 
 bench: install
 	$(BIN)/python -m bench.smtp_accept
+	$(BIN)/python -m bench.gate
+	$(BIN)/python -m bench.attachments
+	$(BIN)/python -m bench.extraction
 	$(BIN)/python -m bench.outbox_delivery
 	$(BIN)/python -m bench.emergency_latency
+	$(BIN)/python -m bench.ocr
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
