@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import aiohttp
 from sqlalchemy import select
@@ -46,10 +46,6 @@ def sinks_of(settings: Settings) -> dict[str, SinkSettings]:
     if settings.alert_webhook_url:
         sinks[DEMO_WEBHOOK] = SinkSettings(type="webhook", url=settings.alert_webhook_url)
     return sinks
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class AlertBook:

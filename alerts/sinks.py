@@ -14,6 +14,7 @@ import aiohttp
 import aiosmtplib
 
 from config.settings import OutboxSettings, SinkSettings
+from replies.outbox import relay_options
 
 PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 
@@ -121,12 +122,8 @@ class EmailSink:
         try:
             await aiosmtplib.send(
                 message,
-                hostname=self.relay.relay_host,
-                port=self.relay.relay_port,
-                start_tls=self.relay.relay_starttls,
-                username=self.relay.relay_username,
-                password=self.relay.relay_password,
                 timeout=self.settings.timeout_seconds,
+                **relay_options(self.relay),
             )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise SinkError(f"{self.name}: {type(exc).__name__}") from exc

@@ -36,7 +36,7 @@ from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.tokens import Doc
 
-from classifiers.identifiers import MAX_EXTRACT_CHARS, requester_regions
+from classifiers.identifiers import MAX_EXTRACT_CHARS, region_for_domain, requester_regions
 from classifiers.vocabulary import warm
 
 FactKind = Literal[
@@ -70,7 +70,6 @@ OPEN = ".."
 
 # Numeric dates from these countries are day-first (01/02/2026 is 1 February).
 _DAY_FIRST_SUFFIXES = frozenset({"uk", "au", "nz", "ie"})
-_REGION_BY_SUFFIX = {"uk": "GB", "ca": "CA", "au": "AU", "nz": "NZ", "ie": "IE", "in": "IN"}
 
 
 @dataclass(frozen=True)
@@ -984,7 +983,7 @@ class FactExtractor:
         domain = sender_address.rpartition("@")[2].lower().rstrip(".")
         suffix = domain.rsplit(".", 1)[-1]
         day_first = suffix in _DAY_FIRST_SUFFIXES
-        region = _REGION_BY_SUFFIX.get(suffix, self.default_region)
+        region = region_for_domain(domain, self.default_region)
 
         attribution = _WRAPPED_ATTRIBUTION.search(text)
         if attribution:

@@ -32,7 +32,7 @@ from classifiers.domains import DomainPolicy
 from classifiers.vocabulary import warm
 from config.settings import Settings
 from ingest.context import Identifier, MessageContext
-from ingest.quotes import in_spans
+from ingest.quotes import FORWARD, in_spans
 from ingest.verdicts import Decision, Verdict
 
 MAX_EXTRACT_CHARS = 200_000
@@ -103,7 +103,6 @@ _CLOSING = re.compile(
     rf"^\s*(?:{_CLOSING_WORDS})(?:[\s,]+(?:{_CLOSING_WORDS}))*\s*[,.!]?\s*$", re.IGNORECASE
 )
 _SIG_DASHES = re.compile(r"^--\s*$")
-_FORWARD = re.compile(r"^\s*-{3,}\s*Forwarded message\s*-{3,}|^\s*Begin forwarded message:", re.I)
 _SALUTATION = re.compile(r"^\s*(dear\b|to whom it may concern|custodian of records)", re.IGNORECASE)
 _SELF_CONTACT = re.compile(
     r"(contact me|reach me|reach us|reached at|my (?:direct |cell |mobile |office |desk |"
@@ -123,9 +122,6 @@ _REFERENCE_BEFORE = re.compile(
     r"(?:\bref(?:erence)?|\bincident|\bcase|\bdocket|\bfile|\breport|\bcomplaint|\baz\.?|"
     r"\bticket|\bcrime|\boccurrence)\b[^\n]{0,24}$",
     re.IGNORECASE,
-)
-_FORWARD_ANYWHERE = re.compile(
-    r"^\s*(?:-{3,}\s*Forwarded message\s*-{3,}|Begin forwarded message:)", re.I | re.M
 )
 # An @handle (not an email's @) or a platform link: text that names an account.
 _NAMES_ACCOUNT = re.compile(r"(?<![\w.])@\w|(?:twitter|x)\.com/\w|\b(?:AC|PN)[0-9a-f]{32}\b", re.I)
@@ -176,6 +172,11 @@ _REGION_BY_SUFFIX = {
 }
 
 ROLE_RANK = {"requester": 3, "subject": 2, "other": 1}
+
+
+def region_for_domain(domain: str, default: str) -> str:
+    """How national phone numbers are read for a sender at ``domain`` (.uk → GB, …)."""
+    return _REGION_BY_SUFFIX.get(domain.lower().rstrip(".").rsplit(".", 1)[-1], default)
 
 
 def _cue(*words: str) -> list[dict[str, object]]:
@@ -606,7 +607,7 @@ class IdentifierExtractor:
         return any(host == d or host.endswith("." + d) for d in self.own_domains)
 
     def region_for(self, domain: str) -> str:
-        return _REGION_BY_SUFFIX.get(domain.rsplit(".", 1)[-1], self.default_region)
+        return region_for_domain(domain, self.default_region)
 
     def _role(
         self,
@@ -685,7 +686,7 @@ def requester_regions(text: str, quoted: list[tuple[int, int]]) -> list[tuple[in
         stripped = line.rstrip("\n")
         if number < 15 and _SALUTATION.match(stripped) and pos > 0 and not regions:
             regions.append((0, pos))
-        if _FORWARD.match(stripped) or in_spans(pos, quoted):
+        if FORWARD.match(stripped) or in_spans(pos, quoted):
             if sig_start is not None:
                 regions.append((sig_start, pos))
                 sig_start = None
@@ -720,7 +721,7 @@ def _trailing_block(
     """A signature without a closing line: the last short paragraph of what the sender
     wrote (before any quote), made of short lines, naming no account."""
     end = min((start for start, _ in quoted), default=len(text))
-    forward = next((m for m in _FORWARD_ANYWHERE.finditer(text, 0, end)), None)
+    forward = FORWARD.search(text, 0, end)
     if forward is not None:
         end = forward.start()
     body = text[:end].rstrip()

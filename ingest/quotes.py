@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 
-_FORWARD = re.compile(
-    r"^\s*(-{3,}\s*Forwarded message\s*-{3,}|Begin forwarded message:)", re.IGNORECASE
+# The start of a forwarded message (matched per line, or searched in a whole text).
+FORWARD = re.compile(
+    r"^\s*(?:-{3,}\s*Forwarded message\s*-{3,}|Begin forwarded message:)",
+    re.IGNORECASE | re.MULTILINE,
 )
 _HEADER_LINE = re.compile(r"^\s*[A-Za-z][A-Za-z-]{0,30}:\s")
 _ATTRIBUTION = re.compile(r"^\s*On\b.{0,300}\bwrote:\s*$", re.IGNORECASE)
@@ -31,7 +33,7 @@ def quoted_spans(text: str) -> list[tuple[int, int]]:
     in_forward_headers = False
     for i, line in enumerate(lines):
         stripped = line.rstrip("\n")
-        if _FORWARD.match(stripped):
+        if FORWARD.match(stripped):
             in_forward_headers = True
             continue
         if in_forward_headers:

@@ -16,7 +16,7 @@ import logging
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiosmtplib
 from sqlalchemy import select
@@ -55,6 +55,17 @@ class FolderTransport:
         await asyncio.to_thread(self._write, message)
 
 
+def relay_options(settings: OutboxSettings) -> dict[str, Any]:
+    """How to reach the relay: shared by the outbox and the email alert sink."""
+    return {
+        "hostname": settings.relay_host,
+        "port": settings.relay_port,
+        "start_tls": settings.relay_starttls,
+        "username": settings.relay_username,
+        "password": settings.relay_password,
+    }
+
+
 class SmtpTransport:
     def __init__(self, settings: OutboxSettings) -> None:
         self.settings = settings
@@ -66,12 +77,8 @@ class SmtpTransport:
                 message.raw,
                 sender=message.sender,
                 recipients=[message.recipient],
-                hostname=s.relay_host,
-                port=s.relay_port,
-                start_tls=s.relay_starttls,
-                username=s.relay_username,
-                password=s.relay_password,
                 timeout=s.relay_timeout_seconds,
+                **relay_options(s),
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
