@@ -35,13 +35,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal
 
-import spacy
 from spacy.language import Language
-from spacy.matcher import Matcher, PhraseMatcher
+from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
 
-from classifiers.identifiers import MAX_EXTRACT_CHARS, requester_regions
-from classifiers.vocabulary import warm
+from classifiers.identifiers import requester_regions
+from classifiers.nlp import MAX_EXTRACT_CHARS, GatedMatcher, body_doc, shared_nlp
 
 Strength = Literal["statute", "danger_claim"]
 Span = tuple[int, int]
@@ -622,9 +621,9 @@ def _longest_first(hits: Iterable[_Hit]) -> list[_Hit]:
     return sorted(kept, key=lambda h: h.start)
 
 
-def _build_nlp() -> tuple[Language, Matcher, PhraseMatcher]:
-    nlp = spacy.blank("en")
-    matcher = Matcher(nlp.vocab)
+def _build_nlp() -> tuple[Language, GatedMatcher, PhraseMatcher]:
+    nlp = shared_nlp()
+    matcher = GatedMatcher(nlp.vocab)
     for label, patterns in _TOKEN_PATTERNS.items():
         matcher.add(label, patterns)
     phrases = PhraseMatcher(nlp.vocab, attr="LOWER")
@@ -649,20 +648,22 @@ class EmergencyChecker:
     """Builds the spaCy pipeline and matchers once; both checks reuse them."""
 
     nlp: Language = field(init=False)
-    matcher: Matcher = field(init=False)
+    matcher: GatedMatcher = field(init=False)
     phrases: PhraseMatcher = field(init=False)
 
     def __post_init__(self) -> None:
         self.nlp, self.matcher, self.phrases = _build_nlp()
-        warm(self.nlp)
 
     # -- public checks ------------------------------------------------------------
-    def body_emergency_signal(self, text: str, quoted: list[Span]) -> EmergencySignal | None:
-        """The statute citations and danger claims the sender makes now, or None."""
+    def body_emergency_signal(
+        self, text: str, quoted: list[Span], doc: Doc | None = None
+    ) -> EmergencySignal | None:
+        """The statute citations and danger claims the sender makes now, or None.
+        ``doc`` is the body's shared Doc (``classifiers.nlp.message_doc``), if any."""
         text = text[:MAX_EXTRACT_CHARS]
         if not _SIGNAL_STEMS.search(text):
             return None  # most requests: no word any signal pattern could start from
-        hits, disclaimed = self._hits(text, quoted)
+        hits, disclaimed = self._hits(text, quoted, doc)
         signal = [
             h
             for h in hits
@@ -691,6 +692,7 @@ class EmergencyChecker:
         quoted: list[Span],
         identifiers_present: bool,
         facts_present: AbstractSet[str],
+        doc: Doc | None = None,
     ) -> Completeness:
         """Each guideline item found or missing, with the span or fact that satisfied it.
 
@@ -699,7 +701,7 @@ class EmergencyChecker:
         ``agent_phone``, ``agent_email``, ``time_period``).
         """
         text = text[:MAX_EXTRACT_CHARS]
-        hits, _ = self._hits(text, quoted)
+        hits, _ = self._hits(text, quoted, doc)
         items = []
         for item_id, label in ITEMS:
             if item_id == "accounts_concerned":
@@ -714,12 +716,11 @@ class EmergencyChecker:
         return Completeness(tuple(items))
 
     # -- finding ------------------------------------------------------------------
-    def _hits(self, text: str, quoted: list[Span]) -> tuple[list[_Hit], bool]:
+    def _hits(self, text: str, quoted: list[Span], shared: Doc | None) -> tuple[list[_Hit], bool]:
         """Every pattern hit the sender makes now (not quoted, not in the signature, not
         in a unit name, not negated), and whether the message disclaims an emergency."""
         ignored = list(quoted) + _signature_regions(text, quoted)
-        with self.nlp.memory_zone():
-            doc = self.nlp.make_doc(_unwrap(text))
+        with body_doc(text, shared) as doc:
             candidates = list(self._token_hits(doc)) + list(_regex_hits(text))
             excluded = [(h.start, h.end) for h in candidates if h.category == "exclude"]
             kept: list[_Hit] = []
@@ -738,7 +739,7 @@ class EmergencyChecker:
         return kept, disclaimed
 
     def _token_hits(self, doc: Doc) -> Iterator[_Hit]:
-        for span in [*self.matcher(doc, as_spans=True), *self.phrases(doc, as_spans=True)]:
+        for span in [*self.matcher.spans(doc), *self.phrases(doc, as_spans=True)]:
             category, _, pattern = span.label_.partition(":")
             yield _Hit(category, pattern, span.start_char, span.end_char)
 
@@ -747,16 +748,6 @@ class EmergencyChecker:
         span = doc.char_span(hit.start, hit.end, alignment_mode="expand")
         window = _PRE_WINDOW_STATUTE if hit.category == "statute" else _PRE_WINDOW
         return span is not None and _is_negated(doc, span.start, span.end, window)
-
-
-_WRAP = re.compile(r"(?<!\n)\n(?!\n)")
-
-
-def _unwrap(text: str) -> str:
-    """Mail is hard-wrapped: a lone line break inside "serious physical\ninjury" would be a
-    token and break the pattern. Spaces keep every offset; blank lines stay paragraph
-    breaks."""
-    return _WRAP.sub(" ", text)
 
 
 def _regex_hits(text: str) -> Iterator[_Hit]:

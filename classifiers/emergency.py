@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from classifiers.completeness import EmergencyChecker, default_checker
+from classifiers.nlp import message_doc
 from config.settings import Settings
 from ingest.context import MessageContext
 from ingest.verdicts import Decision, Verdict
@@ -86,7 +87,9 @@ class EmergencyStage:
             ]
         if ctx.decision is Decision.DROP:
             return []
-        signal = self.checker.body_emergency_signal(ctx.body_text, ctx.quoted_spans)
+        signal = self.checker.body_emergency_signal(
+            ctx.body_text, ctx.quoted_spans, message_doc(ctx)
+        )
         if signal is None:
             return []
         ctx.emergency_suspected = True
@@ -119,7 +122,7 @@ class CompletenessStage:
             return []
         subjects = any(i.role == "subject" for i in ctx.identifiers)
         result = self.checker.check_emergency_completeness(
-            ctx.body_text, ctx.quoted_spans, subjects, ctx.facts_found
+            ctx.body_text, ctx.quoted_spans, subjects, ctx.facts_found, message_doc(ctx)
         )
         ctx.completeness = [(i.id, i.label, i.found, i.raw) for i in result.items]
         for item in result.items:

@@ -31,13 +31,11 @@ from datetime import date, timedelta
 from typing import Any, Literal
 
 import phonenumbers
-import spacy
 from spacy.language import Language
-from spacy.matcher import Matcher
 from spacy.tokens import Doc
 
-from classifiers.identifiers import MAX_EXTRACT_CHARS, region_for_domain, requester_regions
-from classifiers.vocabulary import warm
+from classifiers.identifiers import region_for_domain, requester_regions
+from classifiers.nlp import MAX_EXTRACT_CHARS, GatedMatcher, body_doc, shared_nlp
 
 FactKind = Literal[
     "legal_process",
@@ -936,12 +934,12 @@ _DEADLINE_CUES = ("RESPOND_BY", "NO_LATER_THAN", "ON_OR_BEFORE", "RETURN_DATE", 
 _CASE_CUES = ("CASE_CUE", "REFERENCE_CUE", "NUMBERED_CUE")
 
 
-def _build_nlp() -> tuple[Language, Matcher, Matcher]:
-    nlp = spacy.blank("en")
-    process = Matcher(nlp.vocab)
+def _build_nlp() -> tuple[Language, GatedMatcher, GatedMatcher]:
+    nlp = shared_nlp()
+    process = GatedMatcher(nlp.vocab)
     for label, (_, _, patterns) in _PROCESS_PATTERNS.items():
         process.add(label, patterns, greedy="LONGEST")
-    cues = Matcher(nlp.vocab)
+    cues = GatedMatcher(nlp.vocab)
     for label, (_, patterns) in _CUE_PATTERNS.items():
         cues.add(label, patterns, greedy="LONGEST")
     return nlp, process, cues
@@ -962,12 +960,11 @@ class FactExtractor:
 
     default_region: str = "US"
     nlp: Language = field(init=False)
-    process_matcher: Matcher = field(init=False)
-    cue_matcher: Matcher = field(init=False)
+    process_matcher: GatedMatcher = field(init=False)
+    cue_matcher: GatedMatcher = field(init=False)
 
     def __post_init__(self) -> None:
         self.nlp, self.process_matcher, self.cue_matcher = _build_nlp()
-        warm(self.nlp)
 
     def extract(
         self,
@@ -975,9 +972,11 @@ class FactExtractor:
         quoted: list[tuple[int, int]],
         sender_address: str,
         now: date | None = None,
+        doc: Doc | None = None,
     ) -> RequestFacts:
         """Facts in what the sender wrote now (quoted spans are ignored). ``now`` anchors
-        relative periods and deadlines ("the past 90 days", "within 10 days")."""
+        relative periods and deadlines ("the past 90 days", "within 10 days"); ``doc`` is
+        the body's shared Doc (``classifiers.nlp.message_doc``), if any."""
         today = now or date.today()
         text = text[:MAX_EXTRACT_CHARS]
         domain = sender_address.rpartition("@")[2].lower().rstrip(".")
@@ -996,10 +995,10 @@ class FactExtractor:
         # dates are when the letter was written.
         undated = _mask(live, letterhead + date_lines)
 
-        with self.nlp.memory_zone():
-            doc = self.nlp.make_doc(live)
-            process_hits = self._hits(self.process_matcher, doc)
-            cue_hits = self._hits(self.cue_matcher, doc)
+        with body_doc(text, doc) as tokens:
+            # the whole body is tokenised once; what matched in quoted text is dropped
+            process_hits = self._hits(self.process_matcher, tokens, quoted)
+            cue_hits = self._hits(self.cue_matcher, tokens, quoted)
 
         facts: list[Fact] = []
         facts.extend(self._legal_process(text, live, process_hits))
@@ -1016,11 +1015,13 @@ class FactExtractor:
         facts.sort(key=lambda f: (f.start, f.kind))
         return RequestFacts(tuple(facts))
 
-    def _hits(self, matcher: Matcher, doc: Doc) -> list[_Hit]:
+    def _hits(self, matcher: GatedMatcher, doc: Doc, quoted: list[tuple[int, int]]) -> list[_Hit]:
         hits = []
         for match_id, start, end in matcher(doc):
             span = doc[start:end]
-            hits.append(_Hit(self.nlp.vocab.strings[match_id], span.start_char, span.end_char))
+            if not _overlaps(span.start_char, span.end_char, quoted):
+                label = self.nlp.vocab.strings[match_id]
+                hits.append(_Hit(label, span.start_char, span.end_char))
         return sorted(hits, key=lambda h: h.start)
 
     # -- legal process ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from classifiers.facts import Fact, FactExtractor
+from classifiers.nlp import message_doc
 from config.settings import Settings
 from ingest.context import Identifier, MessageContext
 from ingest.verdicts import Decision, Verdict
@@ -53,6 +54,7 @@ class FactStage:
             ctx.quoted_spans,
             address,
             ctx.envelope.received_at.date() if ctx.envelope.received_at else date.today(),
+            message_doc(ctx),
         )
         ctx.facts = [as_finding(f) for f in facts.facts]
         ctx.facts_found = {f.kind for f in facts.facts}

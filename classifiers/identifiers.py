@@ -18,24 +18,18 @@ import ipaddress
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import phonenumbers
-import spacy
-from spacy.attrs import ORTH
 from spacy.language import Language
-from spacy.matcher import Matcher
 from spacy.tokens import Doc, Token
 
 from classifiers.domains import DomainPolicy
-from classifiers.vocabulary import warm
+from classifiers.nlp import MAX_EXTRACT_CHARS, GatedMatcher, body_doc, message_doc, shared_nlp
 from config.settings import Settings
 from ingest.context import Identifier, MessageContext
 from ingest.quotes import FORWARD, in_spans
 from ingest.verdicts import Decision, Verdict
-
-MAX_EXTRACT_CHARS = 200_000
 
 HANDLE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 PLATFORM_HOSTS = frozenset(
@@ -183,13 +177,9 @@ def _cue(*words: str) -> list[dict[str, object]]:
     return [{"LOWER": w} for w in words]
 
 
-def _build_nlp() -> tuple[Language, Matcher]:
-    nlp = spacy.blank("en")
-    tokenizer: Any = nlp.tokenizer
-    for form in ("id", "Id", "ID", "ids", "IDs", "Ids"):
-        # English exceptions split "id" as "i'd"; here it is always "identifier".
-        tokenizer.add_special_case(form, [{ORTH: form}])
-    matcher = Matcher(nlp.vocab)
+def _build_nlp() -> tuple[Language, GatedMatcher]:
+    nlp = shared_nlp()
+    matcher = GatedMatcher(nlp.vocab)
     matcher.add("HANDLE", [[{"TEXT": {"REGEX": r"^@[A-Za-z0-9_]+$"}}]])
     matcher.add("URL", [[{"LIKE_URL": True}]])
     matcher.add("EMAIL", [[{"LIKE_EMAIL": True}]])
@@ -302,23 +292,21 @@ class IdentifierExtractor:
     # accounts anyone is asking about.
     own_domains: frozenset[str] = frozenset()
     nlp: Language = field(init=False)
-    matcher: Matcher = field(init=False)
+    matcher: GatedMatcher = field(init=False)
 
     def __post_init__(self) -> None:
         self.nlp, self.matcher = _build_nlp()
-        warm(self.nlp)
 
     # -- finding -------------------------------------------------------------------
-    def find(self, text: str, region: str) -> list[_Found]:
+    def find(self, text: str, region: str, doc: Doc | None = None) -> list[_Found]:
         # Emails and scheme URLs by regex first: the tokenizer splits them at capitalised
         # infixes ("M.Okafor@Example.NET"), which token patterns then miss.
         found: list[_Found] = list(self._regex_emails_urls(text))
         taken = [(f.start, f.end) for f in found]
-        with self.nlp.memory_zone():
-            doc = self.nlp.make_doc(text)
-            for match_id, start, end in self.matcher(doc):
+        with body_doc(text, doc) as tokens:
+            for match_id, start, end in self.matcher(tokens):
                 label = self.nlp.vocab.strings[match_id]
-                for hit in self._from_match(doc, label, start, end):
+                for hit in self._from_match(tokens, text, label, start, end):
                     if not (hit.kind in ("email", "url") or hit.pattern in _URL_PATTERNS) or not (
                         self._overlaps(hit.start, hit.end, taken)
                     ):
@@ -329,12 +317,15 @@ class IdentifierExtractor:
         found.extend(self._ips(text, taken))
         return found
 
-    def _from_match(self, doc: Doc, label: str, start: int, end: int) -> Iterator[_Found]:
+    def _from_match(
+        self, doc: Doc, text: str, label: str, start: int, end: int
+    ) -> Iterator[_Found]:
+        # ``text`` is ``doc.text``, which spaCy rebuilds from every token on each access
         span = doc[start:end]
         token = doc[start]
         if label == "HANDLE":
-            m = _HANDLE_AT.match(doc.text, token.idx)
-            if m and (token.idx == 0 or not doc.text[token.idx - 1].isalnum()):
+            m = _HANDLE_AT.match(text, token.idx)
+            if m and (token.idx == 0 or not text[token.idx - 1].isalnum()):
                 raw = m.group()
                 yield _Found(
                     "username",
@@ -371,15 +362,15 @@ class IdentifierExtractor:
                 0.98,
             )
         elif label == "URL":
-            m = _URL_TAIL.match(doc.text, token.idx)
+            m = _URL_TAIL.match(text, token.idx)
             yield from self._url(m.group() if m else token.text, token.idx)
         elif label in ("USER_ID_CUE", "STATUS_ID_CUE"):
             kind = "user_id" if label == "USER_ID_CUE" else "status_id"
-            yield from self._numbers_after(doc, end, kind, label, span.text)
+            yield from self._numbers_after(doc, text, end, kind, label, span.text)
         elif label == "STATUS_BARE_CUE":
             following = [t for t in doc[end : end + 3] if not t.is_space]
             if following and following[0].text.isdigit() and 15 <= len(following[0].text) <= 20:
-                yield from self._numbers_after(doc, end, "status_id", label, span.text)
+                yield from self._numbers_after(doc, text, end, "status_id", label, span.text)
         elif label == "USERNAME_CUE":
             yield from self._handle_after(doc, end, span.text)
 
@@ -467,16 +458,23 @@ class IdentifierExtractor:
             yield _Found("url", target, raw, offset, offset + len(raw), "spacy_matcher", "URL", 0.6)
 
     def _numbers_after(
-        self, doc: Doc, index: int, kind: str, pattern: str, cue: str
+        self, doc: Doc, text: str, index: int, kind: str, pattern: str, cue: str
     ) -> Iterator[_Found]:
-        """Digits following an ID cue, through punctuation, "is", "number", and lists."""
+        """Digits following an ID cue, through punctuation, "is", "number", and lists.
+        The Doc is of the unwrapped body, so line breaks are read from ``text``."""
         seen_number = False
-        for token in doc[index : index + 40]:
-            text = token.text.lstrip("#")
-            if text.isdigit() and 1 <= len(text) <= 20:
+        position = doc[index - 1].idx + len(doc[index - 1].text) if index else 0
+        tokens = [t for t in doc[index : index + 40] if not t.is_space]
+        for n, token in enumerate(tokens):
+            gap, position = text[position : token.idx], token.idx + len(token.text)
+            listed = seen_number and _next_line_is_list_item(gap, tokens[n:])
+            if gap.strip(" ") and not listed and not _gap_continues_id_list(gap, seen_number):
+                break
+            digits = token.text.lstrip("#")
+            if digits.isdigit() and 1 <= len(digits) <= 20:
                 yield _Found(
                     kind,
-                    text.lstrip("0") or "0",
+                    digits.lstrip("0") or "0",
                     token.text,
                     token.idx,
                     token.idx + len(token.text),
@@ -485,8 +483,6 @@ class IdentifierExtractor:
                     0.85,
                 )
                 seen_number = True
-            elif seen_number and token.is_space and _next_line_is_list_item(doc, token.i):
-                continue  # "User IDs:\n - 1598…\n - 1602…"
             elif not _continues_id_list(token, seen_number):
                 break
 
@@ -578,13 +574,19 @@ class IdentifierExtractor:
 
     # -- roles ---------------------------------------------------------------------
     def extract(
-        self, text: str, quoted: list[tuple[int, int]], sender_address: str, sender_domain: str
+        self,
+        text: str,
+        quoted: list[tuple[int, int]],
+        sender_address: str,
+        sender_domain: str,
+        doc: Doc | None = None,
     ) -> list[Identifier]:
+        """``doc``: the body's shared Doc (``classifiers.nlp.message_doc``), if any."""
         text = text[:MAX_EXTRACT_CHARS]
         region = self.region_for(sender_domain)
         requester_spans = requester_regions(text, quoted)
         best: dict[tuple[str, str], Identifier] = {}
-        for f in sorted(self.find(text, region), key=lambda f: f.start):
+        for f in sorted(self.find(text, region, doc), key=lambda f: f.start):
             role = self._role(f, text, quoted, requester_spans, sender_address)
             ident = Identifier(
                 f.kind, f.value, f.raw, f.start, f.end, role, f.confidence, f.recognizer, f.pattern
@@ -653,25 +655,29 @@ class IdentifierExtractor:
 _ID_FILLERS = frozenset({"is", "number", "no", "#", "and", "&", "of"})
 
 
-def _next_line_is_list_item(doc: Doc, index: int) -> bool:
+def _next_line_is_list_item(gap: str, following: Sequence[Token]) -> bool:
     """A single line break followed by an optional bullet and a number."""
-    if doc[index].text.count("\n") != 1:
+    if gap.count("\n") != 1:
         return False
-    for token in doc[index + 1 : index + 4]:
-        if token.is_space or token.text in ("-", "*", "•", "–"):
+    for token in following[:3]:
+        if token.text in ("-", "*", "•", "–"):
             continue
         # an ID, not a numbered paragraph ("3. the account …")
         return token.text.lstrip("#").isdigit() and len(token.text.lstrip("#")) >= 5
     return False
 
 
+def _gap_continues_id_list(gap: str, seen_number: bool) -> bool:
+    """Line breaks go on only before the first number (a list ends at its line), and
+    never through a blank line."""
+    return "\n\n" not in gap and not (seen_number and "\n" in gap)
+
+
 def _continues_id_list(token: Token, seen_number: bool) -> bool:
-    """Between an ID cue and its numbers, or between listed numbers: punctuation, filler
-    words, and line breaks (only before the first number: a list ends at its line)."""
+    """Between an ID cue and its numbers, or between listed numbers: punctuation and
+    filler words."""
     if token.is_punct or token.lower_ in _ID_FILLERS:
         return True
-    if token.is_space:
-        return "\n\n" not in token.text and not (seen_number and "\n" in token.text)
     return not seen_number and token.lower_ in ("s", "ids")
 
 
@@ -764,7 +770,9 @@ class IdentifierStage:
     def __call__(self, ctx: MessageContext) -> Sequence[Verdict]:
         address = ctx.sender.address if ctx.sender else ""
         domain = ctx.sender.domain if ctx.sender else ""
-        ctx.identifiers = self.extractor.extract(ctx.body_text, ctx.quoted_spans, address, domain)
+        ctx.identifiers = self.extractor.extract(
+            ctx.body_text, ctx.quoted_spans, address, domain, message_doc(ctx)
+        )
         subjects = [i for i in ctx.identifiers if i.role == "subject"]
         if subjects:
             return [

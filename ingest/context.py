@@ -6,8 +6,10 @@ hand its result back to the event loop that owns the database.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from email.message import Message
+from typing import Any
 
 from ingest.envelope import Envelope
 from ingest.verdicts import Decision, Verdict, strongest
@@ -96,6 +98,11 @@ class MessageContext:
     # automated response lists them.
     deficiencies: list[str] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
+    # Working state the stages share while the message is analysed (the body's spaCy Doc,
+    # classifiers/nlp.py) and what releases it: both emptied before the context leaves
+    # the worker, so they are never pickled or stored.
+    scratch: dict[str, Any] = field(default_factory=dict)
+    resources: ExitStack | None = None
 
     @property
     def decision(self) -> Decision:

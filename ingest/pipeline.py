@@ -16,6 +16,7 @@ after ``max_attempts``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from typing import Protocol
 
 from config.settings import Settings
@@ -70,9 +71,17 @@ def run_stages(ctx: MessageContext, stages: Sequence[Stage]) -> MessageContext:
 
 
 def analyse(raw: bytes, envelope: Envelope, stages: Sequence[Stage]) -> MessageContext:
-    """Run every stage over one message; the result carries no parsed tree and no raw
-    bytes, so it is small to send back from a worker process."""
-    ctx = run_stages(MessageContext(raw=raw, envelope=envelope), stages)
+    """Run every stage over one message; the result carries no parsed tree, no raw bytes
+    and no working state, so it is small to send back from a worker process. What the
+    stages shared (the body's tokens) is released here, when the last stage is done."""
+    ctx = MessageContext(raw=raw, envelope=envelope)
+    with ExitStack() as resources:
+        ctx.resources = resources
+        try:
+            run_stages(ctx, stages)
+        finally:
+            ctx.scratch.clear()
+            ctx.resources = None
     ctx.message = None
     ctx.raw = b""
     return ctx
