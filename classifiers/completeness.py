@@ -632,17 +632,6 @@ def _build_nlp() -> tuple[Language, GatedMatcher, PhraseMatcher]:
     return nlp, matcher, phrases
 
 
-# Every statute and danger pattern contains one of these stems; a body with none of them
-# cannot signal, and skips the spaCy pass (most requests are not emergencies).
-_SIGNAL_STEMS = re.compile(
-    r"2702|danger|death|dead|die|dying|kill|injur|harm|threat|life|lives|live|suicid|"
-    r"kidnap|abduct|hostage|shoot|gun|bomb|explos|missing|endanger|emergen|imminent|weapon|"
-    r"stab|assault|murder|rape|traffick|exploit|ransom|attack|violen|hurt|safe|rescue|"
-    r"welfare|risk|peril|bodily|fatal|overdose|self-harm|abuse|victim|child|minor",
-    re.IGNORECASE,
-)
-
-
 @dataclass
 class EmergencyChecker:
     """Builds the spaCy pipeline and matchers once; both checks reuse them."""
@@ -660,9 +649,9 @@ class EmergencyChecker:
     ) -> EmergencySignal | None:
         """The statute citations and danger claims the sender makes now, or None.
         ``doc`` is the body's shared Doc (``classifiers.nlp.message_doc``), if any."""
+        # No pre-check on the text: a regex of every danger stem cost 2.5 ms on a 4 KB
+        # body, more than the anchored matchers that only look near those words anyway.
         text = text[:MAX_EXTRACT_CHARS]
-        if not _SIGNAL_STEMS.search(text):
-            return None  # most requests: no word any signal pattern could start from
         hits, disclaimed = self._hits(text, quoted, doc)
         signal = [
             h

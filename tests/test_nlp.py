@@ -184,7 +184,7 @@ def test_a_pattern_that_anchors_nowhere_runs_on_the_whole_doc() -> None:
     matcher.add("ANY_WORD_THEN_WARRANT", [[{"IS_ALPHA": False, "OP": "?"}, {"OP": "?"}]])
     doc = shared_nlp().make_doc("a search warrant")
     assert matcher.whole_doc
-    assert matcher.windows(doc) == [(0, len(doc))]
+    assert matcher.windows(doc) == [[(0, len(doc))]]
     assert sorted(matcher(doc)) == sorted(matcher.matcher(doc))
 
 
@@ -202,7 +202,7 @@ def test_the_anchor_is_the_narrowest_required_element() -> None:
         ],
     )
     doc = nlp.make_doc("The officer read the file. Then the\nwarrant was served.")
-    windows = matcher.windows(doc)
+    [windows] = matcher.windows(doc)
     assert len(windows) == 1  # around "warrant" only, not around every "the"
     assert [doc[s:e].text for _, s, e in matcher(doc)] == ["the\nwarrant"]
 
