@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -232,21 +232,27 @@ class CaseStore:
         assert case is not None
         for attachment in ctx.attachments:
             session.add(AttachmentRecord(message_row_id=row.id, **asdict(attachment)))
-        for ident in [*ctx.identifiers, *ctx.facts]:
-            session.add(
-                IdentifierRecord(
-                    case_id=case.id,
-                    message_row_id=row.id,
-                    kind=ident.kind,
-                    value=ident.value,
-                    raw=ident.raw,
-                    span_start=ident.start,
-                    span_end=ident.end,
-                    role=ident.role,
-                    confidence=ident.confidence,
-                    recognizer=ident.recognizer,
-                    pattern=ident.pattern,
-                )
+        findings = [*ctx.identifiers, *ctx.facts]
+        if findings:
+            # one executemany, not an INSERT per identifier: a request names ten or so
+            await session.execute(
+                insert(IdentifierRecord),
+                [
+                    {
+                        "case_id": case.id,
+                        "message_row_id": row.id,
+                        "kind": ident.kind,
+                        "value": ident.value,
+                        "raw": ident.raw,
+                        "span_start": ident.start,
+                        "span_end": ident.end,
+                        "role": ident.role,
+                        "confidence": ident.confidence,
+                        "recognizer": ident.recognizer,
+                        "pattern": ident.pattern,
+                    }
+                    for ident in findings
+                ],
             )
         if outcome in (Outcome.FOLLOWUP, Outcome.CONFIRMED):
             case.updated_at = now

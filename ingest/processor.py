@@ -14,6 +14,7 @@ from typing import Any
 
 from cases.repository import CaseStore
 from ingest.analysis import Analyser
+from ingest.context import MessageContext
 from ingest.envelope import Envelope
 from ingest.verdicts import Outcome
 
@@ -56,7 +57,16 @@ class Processor:
         self.on_recorded = on_recorded
 
     async def process(self, raw: bytes, envelope: Envelope) -> ProcessResult:
-        ctx = await self.analyser.analyse(raw, envelope)
+        return await self.record(raw, await self.analyse(raw, envelope))
+
+    async def analyse(self, raw: bytes, envelope: Envelope) -> MessageContext:
+        """The stages (in a worker process when there is a pool): no store, no effects,
+        so several messages may be analysed at once."""
+        return await self.analyser.analyse(raw, envelope)
+
+    async def record(self, raw: bytes, ctx: MessageContext) -> ProcessResult:
+        """The case store's one transaction for the message, then its effects. Callers
+        record messages one at a time, in the order they were taken."""
         sha = hashlib.sha256(raw).hexdigest()
         recorded = await self.store.record(ctx, sha, len(raw))
         self.on_recorded()

@@ -1,8 +1,12 @@
 """The runner: claims spooled messages, runs them through the processor, finishes them.
 
-One message at a time per runner, in spool order (priority, then arrival): the SQLite
-store has one writer anyway, and order makes follow-ups land after their requests. A
-message whose processing raises is retried up to ``max_attempts`` times, then moved to
+Messages are taken in spool order (priority, then arrival). Their analysis may run ahead:
+up to ``ahead`` messages are analysed at once (in the worker pool, while this process
+records), but they are recorded one at a time and in the order they were taken: the
+SQLite store has one writer anyway, and order makes follow-ups land after their requests.
+``ahead`` stays small (the pool's size plus one) so an emergency that arrives waits for
+at most that many messages before its own analysis starts. A message whose processing
+raises is retried up to ``max_attempts`` times, then moved to
 ``bad/`` with its error and a log line. The spool copy is deleted only after the case
 store committed, so a crash anywhere means the message runs again, and the store's
 duplicate check makes that safe.
@@ -15,7 +19,9 @@ import contextlib
 import heapq
 import logging
 import traceback
+from collections import deque
 
+from ingest.context import MessageContext
 from ingest.processor import Processor, ProcessResult
 from ingest.spool import Spool, SpoolItem
 
@@ -24,9 +30,15 @@ log = logging.getLogger("le_intake.runner")
 
 class Runner:
     def __init__(
-        self, spool: Spool, processor: Processor, max_attempts: int, scan_interval: float
+        self,
+        spool: Spool,
+        processor: Processor,
+        max_attempts: int,
+        scan_interval: float,
+        ahead: int = 1,
     ) -> None:
         self.spool = spool
+        self.ahead = max(1, ahead)
         self.processor = processor
         self.max_attempts = max_attempts
         self.scan_interval = scan_interval
@@ -54,9 +66,18 @@ class Runner:
         return None
 
     async def run_one(self, item: SpoolItem) -> ProcessResult | None:
+        return await self._record(item, asyncio.ensure_future(self._analyse(item)))
+
+    async def _analyse(self, item: SpoolItem) -> tuple[bytes, MessageContext]:
+        raw, envelope = await asyncio.to_thread(item.read)
+        return raw, await self.processor.analyse(raw, envelope)
+
+    async def _record(
+        self, item: SpoolItem, analysis: asyncio.Future[tuple[bytes, MessageContext]]
+    ) -> ProcessResult | None:
         try:
-            raw, envelope = await asyncio.to_thread(item.read)
-            result = await self.processor.process(raw, envelope)
+            raw, ctx = await analysis
+            result = await self.processor.record(raw, ctx)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -72,17 +93,30 @@ class Runner:
         self.processed += 1
         return result
 
+    async def _claim(self) -> SpoolItem | None:
+        item = await self._next_item()
+        if item is None:
+            item = await asyncio.to_thread(self.spool.claim_next)
+        return item
+
     async def drain(self) -> int:
         """Process everything waiting now; returns how many items were taken."""
         taken = 0
-        while True:
-            item = await self._next_item()
-            if item is None:
-                item = await asyncio.to_thread(self.spool.claim_next)
-            if item is None:
-                return taken
-            taken += 1
-            await self.run_one(item)
+        inflight: deque[tuple[SpoolItem, asyncio.Future[tuple[bytes, MessageContext]]]]
+        inflight = deque()
+        try:
+            while True:
+                while len(inflight) < self.ahead and (item := await self._claim()) is not None:
+                    inflight.append((item, asyncio.ensure_future(self._analyse(item))))
+                    taken += 1
+                if not inflight:
+                    return taken
+                await self._record(*inflight.popleft())
+        finally:
+            # Cancelled (shutdown): analyses still running are abandoned; their items stay
+            # claimed and are recovered at the next start.
+            for _, analysis in inflight:
+                analysis.cancel()
 
     async def run_forever(self) -> None:
         recovered = await asyncio.to_thread(self.spool.recover)

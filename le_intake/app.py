@@ -94,6 +94,8 @@ async def build_app(
         processor,
         settings.runner.max_attempts,
         settings.runner.scan_interval_seconds,
+        # analysis runs ahead only where it runs elsewhere: in the worker pool
+        ahead=settings.runner.workers + 1 if settings.runner.workers > 0 else 1,
     )
     return App(
         settings,
