@@ -27,7 +27,7 @@ from cases.models import (
     IdentifierRecord,
     MessageRecord,
 )
-from ingest.context import MessageContext
+from ingest.context import Identifier, MessageContext
 from ingest.verdicts import Decision, Outcome, Verdict
 from le_intake.clock import Clock
 
@@ -379,7 +379,7 @@ class CaseStore:
             entry["last_seen"] = max(entry["last_seen"], received.isoformat())
         return sorted(summary.values(), key=lambda e: (-e["messages"], e["from_domain"]))
 
-    async def identifiers_of(self, message_row_id: int) -> list[dict[str, str]]:
+    async def identifiers_of(self, message_row_id: int) -> list[dict[str, Any]]:
         async with self.sessions() as session:
             result = await session.execute(
                 select(IdentifierRecord)
@@ -389,7 +389,20 @@ class CaseStore:
                 )
                 .order_by(IdentifierRecord.id)
             )
-            return [{"kind": i.kind, "value": i.value, "role": i.role} for i in result.scalars()]
+            return [
+                Identifier(
+                    i.kind,
+                    i.value,
+                    i.raw,
+                    i.span_start,
+                    i.span_end,
+                    i.role,
+                    i.confidence,
+                    i.recognizer,
+                    i.pattern,
+                ).report()
+                for i in result.scalars()
+            ]
 
     async def list_cases(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         query = select(Case).order_by(Case.created_at.desc()).limit(limit)

@@ -38,6 +38,21 @@ class Identifier:
     recognizer: str
     pattern: str
 
+    def report(self) -> dict[str, Any]:
+        """The replay report's shape: the contract's kind, value and role, and where it
+        came from, so a reviewer can check a finding without the body."""
+        return {
+            "kind": self.kind,
+            "value": self.value,
+            "role": self.role,
+            "provenance": {
+                "recognizer": self.recognizer,
+                "pattern": self.pattern,
+                "span": [self.start, self.end],
+                "confidence": self.confidence,
+            },
+        }
+
 
 @dataclass(frozen=True)
 class Sender:

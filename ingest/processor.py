@@ -29,7 +29,7 @@ class ProcessResult:
     case_id: str | None
     emergency: bool
     attachments_removed: int
-    identifiers: tuple[dict[str, str], ...] = field(default=())
+    identifiers: tuple[dict[str, Any], ...] = field(default=())
 
     def report(self, source: str) -> dict[str, Any]:
         return {
@@ -85,11 +85,7 @@ class Processor:
             case_id=recorded.case_id,
             emergency=ctx.emergency,
             attachments_removed=len(ctx.attachments),
-            identifiers=tuple(
-                {"kind": i.kind, "value": i.value, "role": i.role} for i in ctx.identifiers
-            )
-            if stored_identifiers
-            else (),
+            identifiers=tuple(i.report() for i in ctx.identifiers) if stored_identifiers else (),
         )
         # Metadata only: never the body, never identifier values.
         log.info(

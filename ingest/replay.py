@@ -168,7 +168,7 @@ def _message_id(raw: bytes) -> str | None:
 
 
 def _report_from_row(
-    source: str, row: MessageRecord, identifiers: list[dict[str, str]]
+    source: str, row: MessageRecord, identifiers: list[dict[str, Any]]
 ) -> dict[str, Any]:
     return {
         "source": source,

@@ -52,9 +52,15 @@ def test_report_rows_have_exactly_the_contract_keys(
         assert isinstance(row["reasons"], list)
         assert isinstance(row["identifiers"], list)
         for ident in row["identifiers"]:
-            assert set(ident) == {"kind", "value", "role"}
+            assert set(ident) == {"kind", "value", "role", "provenance"}
             assert ident["kind"] in KINDS
             assert ident["role"] in {"subject", "requester", "other"}
+            provenance = ident["provenance"]
+            assert set(provenance) == {"recognizer", "pattern", "span", "confidence"}
+            start, end = provenance["span"]
+            assert 0 <= start < end
+            assert provenance["recognizer"]
+            assert 0 < provenance["confidence"] <= 1
 
 
 @pytest.mark.parametrize("eml", sorted(p.name for p in FIXTURES.glob("*.eml")))
