@@ -85,6 +85,9 @@ CITATION_HOSTS = (
 
 # A closing line is made of closing words only ("Thank you for your assistance,"), so
 # "Thank you for preserving @target." is body text, not the start of a signature.
+# Hosts where the platform serves an account's content: a URL there identifies the account.
+PLATFORM_CONTENT_HOSTS = ("twil.io", "t.co")
+
 _CLOSING_WORDS = (
     r"sincerely|regards|best|kind|warm|warmest|respectfully|very|thank|thanks|you|many|with|"
     r"v/r|r|yours|truly|faithfully|cordially|cheers|merci|cordialement|salutations|for|your|"
@@ -99,19 +102,55 @@ _CLOSING = re.compile(
 _SIG_DASHES = re.compile(r"^--\s*$")
 _SALUTATION = re.compile(r"^\s*(dear\b|to whom it may concern|custodian of records)", re.IGNORECASE)
 _SELF_CONTACT = re.compile(
-    r"(contact me|reach me|reach us|reached at|my (?:direct |cell |mobile |office |desk |"
+    r"(contact me|reach me|reach us|reached at|\bI(?:'m| am) on\b|\bI can be reached\b|"
+    r"my (?:direct |cell |mobile |office |desk |"
     r"alternate |personal )?(?:line|phone|number|email|e-mail|address|cell|mobile)|call me|"
     r"email me|e-mail me|questions,? (?:please )?(?:contact|call)|please (?:call|contact)|"
     r"duty (?:office|desk|line|agent)|contact (?:is|number|details)|point of contact|"
     r"(?:you|staff) (?:can|may) (?:reach|call|contact))",
     re.IGNORECASE,
 )
-# "-TFO Ramirez 619-…", "— Bo-ra Yoon, FBI LA, 310-…": a one-line sign-off
-_SIGN_OFF = re.compile(r"^\s*(?:-{1,2}|—|–)\s*[A-Z][^\n]{2,120}$")
-_URL_SUBJECT_CUE = re.compile(
-    r"(account|profile|channel|page|post|video|content|listing|group|user|subscriber)",
+# A form row's field for the requester's own contact: "Officer Phone: …", and in a row of
+# fields "Officer: SA Liu | Phone: …" (the phone field follows the officer field).
+_REQUESTER_FIELD = re.compile(
+    r"\b(?:officer|agent|investigator|detective|requester|requestor|requesting party|"
+    r"affiant|submitted by|contact person)(?:'s)?(?:\s*:[^\n|]{0,60}[|;]\s*|\s+)"
+    r"(?:phone|tel|telephone|cell|mobile|direct|e-?mail|number)\s*(?:no\.?|number)?\s*:\s*$",
     re.IGNORECASE,
 )
+# A header line of a forwarded or quoted message ("From: "Det. Park" <k.park@…>"): the
+# addresses on it are who wrote or received that mail, not accounts asked about.
+_HEADER_LINE = re.compile(r"^[ \t>]*(?:from|to|cc|bcc|sent|reply-to|sender)\s*:", re.IGNORECASE)
+# Said of an identifier in its own sentence: it is there for context, or withdrawn.
+_CONTEXT_ONLY = re.compile(
+    r"\bfor (?:context|reference|information|background)(?: purposes)? only\b|"
+    r"\b(?:listed|mentioned|included|named|cited|noted|provided)\s+(?:here\s+)?"
+    r"(?:only|solely|just)\s+(?:for|because|as|so)\b|"
+    r"\bplease (?:ignore|disregard) (?:it|this|that|them|these|those)\b|"
+    r"\b(?:is|are) not (?:a |the |our )?(?:suspects?|targets?|subjects?)\b|"
+    r"\bnot (?:a|the) (?:suspect|target|subject)\b|"
+    r"\bbelongs? to (?:a |an |the )?(?:legitimate|genuine|real|innocent|unrelated)\b|"
+    r"\b(?:victim|complainant|reporting party|representative|witness|caller)(?:'s|’s)? own "
+    r"(?:account|number|phone|mobile|cell|handle|e-?mail|profile)\b|"
+    r"\bgenuine (?:helpline|hotline|number|line)\b",
+    re.IGNORECASE,
+)
+# Before an identifier in its own clause: a request withdrawn or corrected.
+_WITHDRAWN_BEFORE = re.compile(
+    r"\b(?:disregard|ignore|withdraw|cancel)\b[^;:.!?]*$|\bnot\s+(?:the\s+)?(?:account\s+)?$|"
+    r"\b(?:instead of|rather than|in place of)\s+(?:the\s+)?(?:account\s+)?$",
+    re.IGNORECASE,
+)
+# Whose account it is, just before it: "our victim, who uses the account @…".
+_VICTIMS_BEFORE = re.compile(
+    r"\b(?:victim|complainant|reporting party)(?:'s|’s)?\b[^.;!?]{0,40}"
+    r"\b(?:uses|used|owns|owned|whose|operates|runs)\b[^.;!?]{0,30}$",
+    re.IGNORECASE,
+)
+# Reference numbering that phone parsing would take for a number: "GO 2026-204417".
+_YEAR_REFERENCE = re.compile(r"^\(?(?:19|20)\d{2}\)?[-./ ]\d{5,7}$")
+# "-TFO Ramirez 619-…", "— Bo-ra Yoon, FBI LA, 310-…": a one-line sign-off
+_SIGN_OFF = re.compile(r"^\s*(?:-{1,2}|—|–)\s*[A-Z][^\n]{2,120}$")
 _REFERENCE_BEFORE = re.compile(
     r"(?:\bref(?:erence)?|\bincident|\bcase|\bdocket|\bfile|\breport|\bcomplaint|\baz\.?|"
     r"\bticket|\bcrime|\boccurrence)\b[^\n]{0,24}$",
@@ -531,6 +570,8 @@ class IdentifierExtractor:
                 continue
             if _REFERENCE_BEFORE.search(text[max(0, match.start - 40) : match.start]):
                 continue  # "Your ref LE-2026-118842", "incident number 2403318870"
+            if _YEAR_REFERENCE.match(match.raw_string):
+                continue  # "VPD GO 2026-204417": a year and a sequence number
             pattern = f"PhoneNumberMatcher:{region}"
             if not phonenumbers.is_valid_number(match.number):
                 # Possible but not valid (unassigned or fictional ranges): only where the
@@ -628,21 +669,28 @@ class IdentifierExtractor:
         ):
             return "requester"
         if f.kind == "url":
+            # A site off the platform is not an account staff can look up: a phishing
+            # page, a news story, a law (the account that posted it is the subject). Only
+            # content the platform hosts for an account (a Twilio Functions or Assets
+            # domain, a t.co link) can be looked up.
             host = urlsplit(f.value if "://" in f.value else "https://" + f.value).hostname or ""
-            if any(host == h or host.endswith("." + h) for h in CITATION_HOSTS):
-                return "other"
-            if self.policy.decide(host).allowed:
-                return "other"
-            # Other URLs are context (a news story, a form, a wrapper) unless the text
-            # says the request is about what is there.
-            near = text[max(0, f.start - 80) : f.start]
-            if not _URL_SUBJECT_CUE.search(near):
+            if not any(host == h or host.endswith("." + h) for h in PLATFORM_CONTENT_HOSTS):
                 return "other"
         if in_spans(f.start, requester_spans):
             return "requester"
         line_start = text.rfind("\n", 0, f.start) + 1
         line_end = text.find("\n", f.end)
         line = text[line_start : line_end if line_end >= 0 else len(text)]
+        if f.kind in ("email", "phone") and _HEADER_LINE.match(line):
+            return "other"
+        if f.kind in ("phone", "email") and _REQUESTER_FIELD.search(text[line_start : f.start]):
+            return "requester"
+        sentence_start, sentence_end = _sentence_bounds(text, f.start, f.end)
+        before = text[sentence_start : f.start]
+        if _CONTEXT_ONLY.search(text[sentence_start:sentence_end]):
+            return "other"
+        if _WITHDRAWN_BEFORE.search(before) or _VICTIMS_BEFORE.search(before):
+            return "other"
         previous = text[text.rfind("\n", 0, max(0, line_start - 1)) + 1 : line_start].rstrip()
         if previous and previous[-1] not in ".!?:;":
             # a sentence wrapped onto the phone's line ("please contact Special\nAgent X at")
@@ -650,6 +698,21 @@ class IdentifierExtractor:
         if f.kind in ("phone", "email") and _SELF_CONTACT.search(line):
             return "requester"
         return "subject"
+
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n[ \t]*\n")
+
+
+def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """The sentence around ``text[start:end]``: from the last full stop, question or
+    exclamation mark (or blank line) before it to the next one after it, within 300
+    characters either side. A dot inside an address or a URL is not followed by a space."""
+    window_start = max(0, start - 300)
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, window_start, start)]
+    after = _SENTENCE_END.search(text, end, min(len(text), end + 300))
+    return (ends[-1] if ends else window_start), (
+        after.start() if after else min(len(text), end + 300)
+    )
 
 
 _ID_FILLERS = frozenset({"is", "number", "no", "#", "and", "&", "of"})

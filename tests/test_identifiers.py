@@ -197,13 +197,12 @@ POSITIVES = [
         "2001:0db8:0000:0000:0000:ff00:0042:8329",
         "IPV6",
     ),
-    # other urls
+    # other urls: only content the platform hosts for an account can be looked up
     (
-        # a URL is a subject when the text says the request is about what is there
-        "The account page hosted at https://example.org/page.",
+        "The scam page is served from https://sweepstakes-4417.twil.io/claim.",
         "url",
-        "https://example.org/page",
-        "https://example.org/page",
+        "https://sweepstakes-4417.twil.io/claim",
+        "https://sweepstakes-4417.twil.io/claim",
         "URL",
     ),
 ]
@@ -529,3 +528,130 @@ def test_the_senders_own_numbers_and_references_are_not_subjects(
 def test_acronym_after_the_account_is_not_a_handle(extractor: IdentifierExtractor) -> None:
     found = _extract(extractor, "Records for the account SID AC0123456789abcdef0123456789abcdef.\n")
     assert ("username", "sid") not in {(i.kind, i.value) for i in found}
+
+
+# -- roles told from the sentence around the identifier ------------------------------------
+
+CONTEXT_ROLES = [
+    # (text, kind, value, role)
+    (
+        "Our victim, who uses the account @maple_and_moss, has been receiving threats "
+        "from @bad_actor_1.",
+        "username",
+        "maple_and_moss",
+        "other",
+    ),
+    (
+        "Our victim, who uses the account @maple_and_moss, has been receiving threats "
+        "from @bad_actor_1.",
+        "username",
+        "bad_actor_1",
+        "subject",
+    ),
+    (
+        "The second account is @delta_route_7, not @delta_route7 as I wrote below.",
+        "username",
+        "delta_route7",
+        "other",
+    ),
+    (
+        "The second account is @delta_route_7, not @delta_route7 as I wrote below.",
+        "username",
+        "delta_route_7",
+        "subject",
+    ),
+    (
+        "Please disregard my earlier request for @old_handle; the correct account is @new_handle.",
+        "username",
+        "old_handle",
+        "other",
+    ),
+    (
+        "Please disregard my earlier request for @old_handle; the correct account is @new_handle.",
+        "username",
+        "new_handle",
+        "subject",
+    ),
+    (
+        "The victim's mobile (+61 491 570 156) is listed for context only. The suspect "
+        "used @harbour_rat.",
+        "phone",
+        "+61491570156",
+        "other",
+    ),
+    (
+        "The number 312-786-0100 appears in the call detail records; please ignore it.",
+        "phone",
+        "+13127860100",
+        "other",
+    ),
+    (
+        "A local anchor posts as @news_anchor; she is NOT a suspect.",
+        "username",
+        "news_anchor",
+        "other",
+    ),
+    (
+        "The scheme advertises 1-800-466-4411, which belongs to a legitimate bank.",
+        "phone",
+        "+18004664411",
+        "other",
+    ),
+    (
+        "The complainant's own number (212) 456-7890 is mentioned for reference only.",
+        "phone",
+        "+12124567890",
+        "other",
+    ),
+    (
+        "Should you need to discuss the order, I am on (212) 456-7890 during office hours.",
+        "phone",
+        "+12124567890",
+        "requester",
+    ),
+    (
+        "Request Type: Subscriber\nOfficer Phone: 404-892-0116\nTarget: @peach_state_plug\n",
+        "phone",
+        "+14048920116",
+        "requester",
+    ),
+    (
+        "Agency: FDLE | Officer: SA Grace Liu | Phone: 850-617-2127 | Target: @gulf_flipper",
+        "phone",
+        "+18506172127",
+        "requester",
+    ),
+    (
+        '---------- Forwarded message ---------\nFrom: "Det. Kevin Park" <k.park@example.org>\n'
+        "Subject: draft\n\nPlease preserve @carjack_crew.",
+        "email",
+        "k.park@example.org",
+        "other",
+    ),
+    (
+        "The account @phish_king links to https://usps-fee.example.net/track daily.",
+        "url",
+        "https://usps-fee.example.net/track",
+        "other",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "value", "role"), CONTEXT_ROLES)
+def test_role_from_the_sentence(
+    extractor: IdentifierExtractor, text: str, kind: str, value: str, role: str
+) -> None:
+    assert _role(_extract(extractor, text), kind, value) == role
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "RE: VPD GO 2026-204417 - production order, Criminal Code s. 487.014",
+        "Our file 2025-1187345 refers.",
+    ],
+)
+def test_year_prefixed_reference_numbers_are_not_phones(
+    extractor: IdentifierExtractor, text: str
+) -> None:
+    assert _pairs(_extract(extractor, text), "phone") == []
