@@ -10,7 +10,7 @@ extraction speed (documents/second, extraction calls only, the whole set repeate
 least ``--seconds``), the share of labelled facts ``FactExtractor`` finds, and the speed
 of the whole analysis pipeline on a ~4 KB RFC 5322 message.
 
-    python -m bench.extraction [--errors] [--seconds 3] [--set PATH]
+    python -m bench.extraction [--errors] [--seconds 3] [--set PATH] [--workers 1 2]
 
 ``--errors`` lists every false positive and false negative (and every missed fact) with
 the request id, the recognizer pattern and the text around it.
@@ -19,6 +19,7 @@ the request id, the recognizer pattern and the text around it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -321,6 +322,35 @@ def time_pipeline(
     return messages, elapsed, len(raw), ctx.decision, subjects
 
 
+async def _pool_rate(
+    settings: Settings, raw: bytes, envelope: Envelope, workers: int, count: int
+) -> float:
+    from ingest.analysis import PoolAnalyser
+
+    pool = PoolAnalyser(settings, workers)
+    try:
+        await pool.warm_up()
+        await asyncio.gather(*(pool.analyse(raw, envelope) for _ in range(workers * 4)))
+        start = time.perf_counter()
+        await asyncio.gather(*(pool.analyse(raw, envelope) for _ in range(count)))
+        return count / (time.perf_counter() - start)
+    finally:
+        pool.close()
+
+
+def time_pool(settings: Settings, request: Request, workers: int, count: int = 600) -> float:
+    """messages/s of ``analyse`` on the ~4 KB message in a pool of ``workers`` processes
+    (the server's PoolAnalyser), all messages submitted at once."""
+    envelope = Envelope(
+        mail_from=request.sender,
+        rcpt_tos=(REQUEST_ADDRESS,),
+        received_at=datetime(2026, 11, 16, 9, 30, tzinfo=UTC),
+        peer="127.0.0.1",
+        helo="bench.local",
+    )
+    return asyncio.run(_pool_rate(settings, build_message(request), envelope, workers, count))
+
+
 # -- report --------------------------------------------------------------------------------
 
 
@@ -354,6 +384,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=SET_PATH,
         help="the JSON Lines set (default fixtures/extraction/requests.jsonl; "
         "the held-out set is fixtures/extraction/heldout.jsonl)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also time analyse() in worker pools of these sizes (e.g. --workers 1 2)",
     )
     args = parser.parse_args(argv)
 
@@ -399,6 +436,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"({messages} x {size}-byte message in {seconds:.2f} s; "
         f"decision {decision.name}, {subjects} subject identifiers)"
     )
+
+    for workers in args.workers:
+        rate = time_pool(settings, pipeline_request, workers)
+        print(
+            f"pipeline analyse() in a pool of {workers} worker process(es): {rate:,.1f} messages/s"
+        )
 
     if args.errors:
         print("\nidentifier errors (FP: predicted subject, not expected; FN: expected, missed)")
