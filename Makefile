@@ -32,7 +32,8 @@ bench: install
 	$(BIN)/python -m bench.smtp_accept
 	$(BIN)/python -m bench.gate
 	$(BIN)/python -m bench.attachments
-	$(BIN)/python -m bench.extraction
+	$(BIN)/python -m bench.extraction --workers 1 2
+	$(BIN)/python -m bench.pipeline_throughput
 	$(BIN)/python -m bench.outbox_delivery
 	$(BIN)/python -m bench.emergency_latency
 	$(BIN)/python -m bench.ocr
