@@ -102,7 +102,7 @@ _CLOSING = re.compile(
 _SIG_DASHES = re.compile(r"^--\s*$")
 _SALUTATION = re.compile(r"^\s*(dear\b|to whom it may concern|custodian of records)", re.IGNORECASE)
 _SELF_CONTACT = re.compile(
-    r"(contact me|reach me|reach us|reached at|\bI(?:'m| am) on\b|\bI can be reached\b|"
+    r"(contact me|reach me|reach us|reached at|\bI(?:'m| am) (?:on|at)\b|\bI can be reached\b|"
     r"my (?:direct |cell |mobile |office |desk |"
     r"alternate |personal )?(?:line|phone|number|email|e-mail|address|cell|mobile)|call me|"
     r"email me|e-mail me|questions,? (?:please )?(?:contact|call)|please (?:call|contact)|"
@@ -118,6 +118,20 @@ _REQUESTER_FIELD = re.compile(
     r"(?:phone|tel|telephone|cell|mobile|direct|e-?mail|number)\s*(?:no\.?|number)?\s*:\s*$",
     re.IGNORECASE,
 )
+# A form row of the requester: "Requester: Tpr. Medeiros | … | 508-…", "Supervisor: Sgt. …".
+_REQUESTER_ROW = re.compile(
+    r"^[ \t]*(?:requester|requestor|requesting (?:officer|agent|investigator|party)|officer|"
+    r"agent|supervisor|investigator|affiant|submitted by|prepared by|contact|point of contact|"
+    r"poc|case agent|lead investigator)\s*:",
+    re.IGNORECASE,
+)
+# A contact label just before a number ("T: 778-…", "| C: 604-…", "Tel (602) …", "cell 646-…")
+# on a line that names no subject.
+_CONTACT_LABEL_BEFORE = re.compile(
+    r"(?:^|\|)[^|]*?(?:^|\s)(?:t|c|f|o|tel|fax|direct|desk|office|switchboard)[:.]?\s+$",
+    re.IGNORECASE,
+)
+_SUBJECT_WORDS = re.compile(r"\b(?:target|suspect|subscriber|account|user|victim|subject)", re.I)
 # A header line of a forwarded or quoted message ("From: "Det. Park" <k.park@…>"): the
 # addresses on it are who wrote or received that mail, not accounts asked about.
 _HEADER_LINE = re.compile(r"^[ \t>]*(?:from|to|cc|bcc|sent|reply-to|sender)\s*:", re.IGNORECASE)
@@ -128,25 +142,50 @@ _CONTEXT_ONLY = re.compile(
     r"(?:only|solely|just)\s+(?:for|because|as|so)\b|"
     r"\bplease (?:ignore|disregard) (?:it|this|that|them|these|those)\b|"
     r"\b(?:is|are) not (?:a |the |our )?(?:suspects?|targets?|subjects?)\b|"
-    r"\bnot (?:a|the) (?:suspect|target|subject)\b|"
+    r"\bnot (?:a|the) (?:suspect|target|subject)\b|\bcontext only\b|"
     r"\bbelongs? to (?:a |an |the )?(?:legitimate|genuine|real|innocent|unrelated)\b|"
-    r"\b(?:victim|complainant|reporting party|representative|witness|caller)(?:'s|’s)? own "
-    r"(?:account|number|phone|mobile|cell|handle|e-?mail|profile)\b|"
     r"\bgenuine (?:helpline|hotline|number|line)\b",
     re.IGNORECASE,
 )
 # Before an identifier in its own clause: a request withdrawn or corrected.
 _WITHDRAWN_BEFORE = re.compile(
-    r"\b(?:disregard|ignore|withdraw|cancel)\b[^;:.!?]*$|\bnot\s+(?:the\s+)?(?:account\s+)?$|"
+    r"\b(?:disregard|ignore|withdraw|cancel|exclude|leave out)\b[^;:.!?]*$|"
+    r"\b(?:don't|do not|no need to) include\b[^;:.!?]*$|\bnot\s+(?:the\s+)?(?:account\s+)?$|"
     r"\b(?:instead of|rather than|in place of)\s+(?:the\s+)?(?:account\s+)?$",
     re.IGNORECASE,
 )
 # Whose account it is, just before it: "our victim, who uses the account @…".
 _VICTIMS_BEFORE = re.compile(
     r"\b(?:victim|complainant|reporting party)(?:'s|’s)?\b[^.;!?]{0,40}"
-    r"\b(?:uses|used|owns|owned|whose|operates|runs)\b[^.;!?]{0,30}$",
+    r"\b(?:uses|used|owns|owned|whose|operates|runs)\b[^.;!?]{0,30}$|"
+    r"\b(?:victim|complainant|reporting party)(?:'s|’s) (?:account|handle|profile|phone|"
+    r"number|mobile|cell|e-?mail)\b[^.;!?]{0,20}$|"
+    r"\b(?:victim|complainant|reporting party)\b[^.;!?()]{0,40}\((?:x |twitter )?"
+    r"(?:handle|account|username)?\s*$",
     re.IGNORECASE,
 )
+# Whose it is, just before it: "the commissioner's own account (@…)", "our own VPN (…)".
+_OWNED_BEFORE = re.compile(
+    r"(?:\b(?!suspect|target|offender|subject)\w+(?:'s|’s)|\b(?:her|his|their|our|my)) own "
+    r"(?:account|number|phone|mobile|cell|handle|e-?mail|profile|vpn|ip|network|address)"
+    r"[^.;!?\n@]{0,15}$",
+    re.IGNORECASE,
+)
+# Whose it is, just after it: "@…, belongs to the complainant".
+_OWNED_AFTER = re.compile(
+    r"[\s),\]]{0,3}(?:which |who |that )?(?:belongs?|belonged) to (?:the |a |an |our )?"
+    r"(?:victim|complainant|reporting party|witness|legitimate|genuine|real|innocent)\b",
+    re.IGNORECASE,
+)
+# An account on another service, named just before: "Instagram (@name)", "Telegram: @name".
+_OTHER_SERVICE_BEFORE = re.compile(
+    r"\b(?:instagram|insta|ig|telegram|tiktok|facebook|snapchat|snap|mastodon|threads|"
+    r"discord|signal|whatsapp|youtube|reddit|twitch|bluesky|venmo|cash ?app|kik)\b"
+    r"[^.;!?\n]{0,12}$",
+    re.IGNORECASE,
+)
+# The other providers' and the platform's own domains: their addresses are mailboxes.
+PROVIDER_DOMAINS = ("twilio.com", "twitter.com", "x.com")
 # Reference numbering that phone parsing would take for a number: "GO 2026-204417".
 _YEAR_REFERENCE = re.compile(r"^\(?(?:19|20)\d{2}\)?[-./ ]\d{5,7}$")
 # "-TFO Ramirez 619-…", "— Bo-ra Yoon, FBI LA, 310-…": a one-line sign-off
@@ -275,6 +314,10 @@ def _strip_trailing(text: str) -> str:
 
 
 _NOT_HANDLES = frozenset({"sid", "id", "ids", "username", "handle", "name", "holder", "owner"})
+# Placeholders in guidance and questions ("x.com/username", "@handle"): never an account.
+PLACEHOLDER_HANDLES = frozenset(
+    {"username", "handle", "yourhandle", "yourname", "screenname", "user", "example", "name"}
+)
 _SAFELINK = re.compile(r"safelinks\.protection\.outlook\.com/.*?[?&]url=([^&\s]+)", re.I)
 _URLDEFENSE = re.compile(r"urldefense\.(?:com|proofpoint\.com)/v3/__(.+?)__;", re.I)
 _USER_ID_IN_URL = re.compile(r"(?:[?&]user_id=|/i/user/)(\d{1,20})\b")
@@ -662,8 +705,18 @@ class IdentifierExtractor:
     ) -> str:
         if in_spans(f.start, quoted):
             return "other"
+        if f.kind == "username" and f.value in PLACEHOLDER_HANDLES:
+            return "other"
         if f.kind in ("email", "url") and self._is_own(f):
             return "other"
+        if f.kind == "email":
+            host = f.value.rpartition("@")[2]
+            if any(host == d or host.endswith("." + d) for d in PROVIDER_DOMAINS):
+                return "other"
+            sender_host = sender_address.rpartition("@")[2].lower()
+            registrable = self.policy.registrable
+            if sender_host and registrable(host) == registrable(sender_host):
+                return "requester"  # the agency's own mailbox
         if f.kind == "email" and (
             f.value == sender_address or self.policy.decide(f.value.rpartition("@")[2]).allowed
         ):
@@ -683,13 +736,25 @@ class IdentifierExtractor:
         line = text[line_start : line_end if line_end >= 0 else len(text)]
         if f.kind in ("email", "phone") and _HEADER_LINE.match(line):
             return "other"
-        if f.kind in ("phone", "email") and _REQUESTER_FIELD.search(text[line_start : f.start]):
+        if f.kind in ("phone", "email") and (
+            _REQUESTER_FIELD.search(text[line_start : f.start]) or _REQUESTER_ROW.match(line)
+        ):
+            return "requester"
+        if (
+            f.kind == "phone"
+            and _CONTACT_LABEL_BEFORE.search(text[line_start : f.start])
+            and not _SUBJECT_WORDS.search(line)
+        ):
             return "requester"
         sentence_start, sentence_end = _sentence_bounds(text, f.start, f.end)
         before = text[sentence_start : f.start]
         if _CONTEXT_ONLY.search(text[sentence_start:sentence_end]):
             return "other"
         if _WITHDRAWN_BEFORE.search(before) or _VICTIMS_BEFORE.search(before):
+            return "other"
+        if _OWNED_BEFORE.search(before) or _OWNED_AFTER.match(text, f.end):
+            return "other"
+        if f.kind == "username" and _OTHER_SERVICE_BEFORE.search(before):
             return "other"
         previous = text[text.rfind("\n", 0, max(0, line_start - 1)) + 1 : line_start].rstrip()
         if previous and previous[-1] not in ".!?:;":
@@ -700,19 +765,34 @@ class IdentifierExtractor:
         return "subject"
 
 
-_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n[ \t]*\n")
+_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n[ \t]*\n|\n")
+# A line this short, or a next line starting like a list item or table row, is not prose
+# wrapped onto the next line: its line break ends the unit.
+_SHORT_LINE = 60
+_ITEM_START = re.compile(r"[ \t]*(?:[-*•|>#]|\d{1,3}[.)|:]?\s|[A-Z][\w /#-]{0,30}:)")
+
+
+def _ends_unit(text: str, m: re.Match[str]) -> bool:
+    if m.group() != "\n":
+        return True
+    line_start = text.rfind("\n", 0, m.start()) + 1
+    return m.start() - line_start < _SHORT_LINE or bool(_ITEM_START.match(text, m.end()))
 
 
 def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     """The sentence around ``text[start:end]``: from the last full stop, question or
-    exclamation mark (or blank line) before it to the next one after it, within 300
-    characters either side. A dot inside an address or a URL is not followed by a space."""
-    window_start = max(0, start - 300)
-    ends = [m.end() for m in _SENTENCE_END.finditer(text, window_start, start)]
-    after = _SENTENCE_END.search(text, end, min(len(text), end + 300))
-    return (ends[-1] if ends else window_start), (
-        after.start() if after else min(len(text), end + 300)
+    exclamation mark, blank line, or line break of a list, table or short line before it,
+    to the next one after it, within 300 characters either side. A dot inside an address
+    or a URL is not followed by a space; a hard-wrapped line of prose does not end it."""
+    window_start, window_end = max(0, start - 300), min(len(text), end + 300)
+    ends = [
+        m.end() for m in _SENTENCE_END.finditer(text, window_start, start) if _ends_unit(text, m)
+    ]
+    after = next(
+        (m.start() for m in _SENTENCE_END.finditer(text, end, window_end) if _ends_unit(text, m)),
+        window_end,
     )
+    return (ends[-1] if ends else window_start), after
 
 
 _ID_FILLERS = frozenset({"is", "number", "no", "#", "and", "&", "of"})

@@ -634,6 +634,98 @@ CONTEXT_ROLES = [
         "https://usps-fee.example.net/track",
         "other",
     ),
+    (
+        "It was quoted by the commissioner's own account (@CommishDunbar) to warn people, "
+        "and by @doxx_crew_1.",
+        "username",
+        "commishdunbar",
+        "other",
+    ),
+    (
+        "It was quoted by the commissioner's own account (@CommishDunbar) to warn people, "
+        "and by @doxx_crew_1.",
+        "username",
+        "doxx_crew_1",
+        "subject",
+    ),
+    (
+        "We want @scoot_swaps only; the second account we listed, @nqtr_vintage, belongs "
+        "to the complainant.",
+        "username",
+        "nqtr_vintage",
+        "other",
+    ),
+    (
+        "We want @scoot_swaps only; the second account we listed, @nqtr_vintage, belongs "
+        "to the complainant.",
+        "username",
+        "scoot_swaps",
+        "subject",
+    ),
+    (
+        "He uses Instagram (@cactus_leaks) and, on X, @cactus_leaks_tus.",
+        "username",
+        "cactus_leaks",
+        "other",
+    ),
+    (
+        "Our own VPN egress (203.0.113.77) appears in the logs too; the suspect used "
+        "198.51.100.23.",
+        "ip",
+        "203.0.113.77",
+        "other",
+    ),
+    (
+        "If I have a profile link like https://x.com/username, do you need the ID?",
+        "username",
+        "username",
+        "other",
+    ),
+    (
+        "Please reply to me rather than to lawenforcement@twilio.com.",
+        "email",
+        "lawenforcement@twilio.com",
+        "other",
+    ),
+    (
+        "Please send the records to our unit mailbox cyber.unit@fbi.gov.",
+        "email",
+        "cyber.unit@fbi.gov",
+        "requester",
+    ),
+    (
+        "Sgt. Luc Beaulieu\nRCMP E Division\nT: 778-555-0164 | C: (212) 456-7890\n",
+        "phone",
+        "+12124567890",
+        "requester",
+    ),
+    (
+        "Requester: Tpr. Nicole Medeiros | n.medeiros@example.org | (212) 456-7890\n"
+        "Process: Search Warrant\n",
+        "phone",
+        "+12124567890",
+        "requester",
+    ),
+    (
+        "# | Type | Identifier | Role\n1 | Username | @wolf_pak | Target\n"
+        "2 | Username | @jm_photo | Victim (context only, no records sought)\n",
+        "username",
+        "jm_photo",
+        "other",
+    ),
+    (
+        "# | Type | Identifier | Role\n1 | Username | @wolf_pak | Target\n"
+        "2 | Username | @jm_photo | Victim (context only, no records sought)\n",
+        "username",
+        "wolf_pak",
+        "subject",
+    ),
+    (
+        "The offender also used the mobile (212) 456-7890 in March.",
+        "phone",
+        "+12124567890",
+        "subject",
+    ),
 ]
 
 
