@@ -35,7 +35,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from classifiers.identifiers import region_for_domain, requester_regions
-from classifiers.nlp import MAX_EXTRACT_CHARS, GatedMatcher, body_doc, shared_nlp
+from classifiers.nlp import MAX_EXTRACT_CHARS, GatedMatcher, body_doc, load_ner, shared_nlp
 
 FactKind = Literal[
     "legal_process",
@@ -959,12 +959,17 @@ class FactExtractor:
     """Built once (the spaCy pipeline and its matchers); ``extract`` is called per message."""
 
     default_region: str = "US"
+    # Optional statistical NER (classifiers.nlp.load_ner): a fallback for agent and agency.
+    ner_model: str | None = None
     nlp: Language = field(init=False)
     process_matcher: GatedMatcher = field(init=False)
     cue_matcher: GatedMatcher = field(init=False)
+    ner: Language | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.nlp, self.process_matcher, self.cue_matcher = _build_nlp()
+        if self.ner_model:
+            self.ner = load_ner(self.ner_model)
 
     def extract(
         self,
@@ -1420,7 +1425,29 @@ class FactExtractor:
         if block is not None:
             facts.extend(self._signature_phone(text, live, block, region))
         facts.extend(self._agent_email(text, live, block, confidence, pattern, sender_address))
+        if self.ner is not None and block is not None:
+            facts.extend(self._ner_agent(text, block, {f.kind for f in facts}))
         return facts
+
+    def _ner_agent(self, text: str, block: tuple[int, int], found: set[str]) -> Iterator[Fact]:
+        """The first PERSON (two to four words) and ORG in the signature block, for what
+        the rules did not find. Only names of the sender's side are read: the block is
+        the signature, never the body about the account holder."""
+        assert self.ner is not None
+        start, end = block
+        wanted: dict[str, FactKind] = {"PERSON": "agent_name", "ORG": "agency"}
+        with self.ner.memory_zone():
+            doc = self.ner(text[start:end])
+            for ent in doc.ents:
+                kind = wanted.get(ent.label_)
+                if kind is None or kind in found:
+                    continue
+                if kind == "agent_name" and not 2 <= len(ent.text.split()) <= 4:
+                    continue
+                found.add(kind)
+                s, e = start + ent.start_char, start + ent.end_char
+                value = " ".join(ent.text.split())
+                yield Fact(kind, value, text[s:e], s, e, 0.6, "spacy_ner", ent.label_)
 
     @staticmethod
     def _signature_block(

@@ -45,7 +45,12 @@ class FactStage:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FactStage:
-        return cls(FactExtractor(default_region=settings.extraction.default_region))
+        return cls(
+            FactExtractor(
+                default_region=settings.extraction.default_region,
+                ner_model=settings.extraction.ner_model,
+            )
+        )
 
     def __call__(self, ctx: MessageContext) -> Sequence[Verdict]:
         address = ctx.sender.address if ctx.sender else ""

@@ -145,6 +145,22 @@ def message_doc(ctx: MessageContext) -> Doc | None:
 
 
 @cache
+def load_ner(name: str) -> Language:
+    """An installed spaCy pipeline with an ``ner`` component, by package name or path.
+    Nothing is downloaded: a missing pipeline is a configuration error at start-up."""
+    try:
+        nlp = spacy.load(name)
+    except OSError as exc:
+        raise ValueError(
+            f"extraction.ner_model {name!r} is not an installed spaCy pipeline; install its "
+            "package (or give a path to one) or leave ner_model unset"
+        ) from exc
+    if "ner" not in nlp.pipe_names and "entity_ruler" not in nlp.pipe_names:
+        raise ValueError(f"extraction.ner_model {name!r} has no entity recognizer")
+    return nlp
+
+
+@cache
 def shared_nlp() -> Language:
     """A blank English pipeline with the caching tokenizer and a warm vocabulary, built
     once per process. Every Matcher and PhraseMatcher must be built on its vocab."""

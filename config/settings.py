@@ -232,6 +232,10 @@ class FaxSettings(_Section):
 
 class ExtractionSettings(_Section):
     default_region: str = "US"
+    # An installed spaCy pipeline with an NER component (a package name such as
+    # "en_core_web_sm", or a path); its PERSON and ORG entities find the agent and agency
+    # when the signature rules do not. None: rules only. Never downloaded at run time.
+    ner_model: str | None = None
 
 
 class Settings(_Section):
