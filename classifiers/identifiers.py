@@ -85,6 +85,43 @@ CITATION_HOSTS = (
 
 # A closing line is made of closing words only ("Thank you for your assistance,"), so
 # "Thank you for preserving @target." is body text, not the start of a signature.
+# What a bare "name.ext" ends with when it is a file, not a host (none is a top-level domain
+# a request would name).
+FILE_EXTENSIONS = frozenset(
+    [
+        "pdf",
+        "doc",
+        "docx",
+        "xls",
+        "xlsx",
+        "csv",
+        "txt",
+        "rtf",
+        "odt",
+        "jpg",
+        "jpeg",
+        "png",
+        "gif",
+        "tif",
+        "tiff",
+        "heic",
+        "mp4",
+        "mov",
+        "avi",
+        "wav",
+        "mp3",
+        "zip",
+        "rar",
+        "7z",
+        "eml",
+        "msg",
+        "json",
+        "xml",
+        "html",
+        "htm",
+        "log",
+    ]
+)
 # Hosts where the platform serves an account's content: a URL there identifies the account.
 PLATFORM_CONTENT_HOSTS = ("twil.io", "t.co")
 
@@ -472,6 +509,8 @@ class IdentifierExtractor:
         raw = _strip_trailing(text)
         if "@" in raw and "/" not in raw:
             return
+        if "/" not in raw and raw.rpartition(".")[2].lower() in FILE_EXTENSIONS:
+            return  # "report.pdf": a file name, not a host
         # the span stays the text as written; the value comes from the link behind a
         # Safe Links / URL Defense rewrite
         target = unwrap(raw)

@@ -274,6 +274,11 @@ def test_region_for_sender_domain(extractor: IdentifierExtractor) -> None:
 # -- negatives: (text, kind) ------------------------------------------------------
 
 NEGATIVES = [
+    ("The tweet 123 was deleted.", "status_id"),  # too short for a post ID
+    ("Status 404 was returned by the server.", "status_id"),
+    ("See the attached report.pdf for details.", "url"),  # a file name
+    ("Under 18 U.S.C. 2703(d), e.g. records.", "url"),
+    ("Version 2.0.1 of the app.", "url"),
     ("https://twitter.com/home", "username"),
     ("https://x.com/search?q=threat", "username"),
     ("https://x.com/i/flow/login", "username"),
