@@ -52,6 +52,12 @@ def skeleton(domain: str) -> str:
     return ".".join(labels)
 
 
+def within(domain: str, parent: str) -> bool:
+    """``domain`` is ``parent`` or one of its subdomains (never merely a suffix of it:
+    ``evilfbi.gov`` is not within ``fbi.gov``)."""
+    return domain == parent or domain.endswith("." + parent)
+
+
 class DomainPolicy:
     def __init__(self, settings: LEPolicySettings) -> None:
         self.allowed_suffixes = tuple(settings.allowed_suffixes)
@@ -86,25 +92,21 @@ class DomainPolicy:
         result = self._extract(domain)
         return result.top_domain_under_public_suffix or domain
 
-    @staticmethod
-    def _within(domain: str, parent: str) -> bool:
-        return domain == parent or domain.endswith("." + parent)
-
     def decide(self, domain: str) -> DomainDecision:
         domain = domain.strip().strip(".").lower()
         if not domain or "." not in domain:
             return DomainDecision(domain, domain, False, "no_sender_domain", "No usable domain.")
         registrable = self.registrable(domain)
         for denied in self.denied_domains:
-            if self._within(domain, denied):
+            if within(domain, denied):
                 return DomainDecision(
                     domain, registrable, False, "denied_domain", f"{denied} is on the deny list."
                 )
         labels = domain.split(".")
         le_match = next(
-            (s for s in self.allowed_suffixes if self._within(domain, s) and domain != s), None
+            (s for s in self.allowed_suffixes if within(domain, s) and domain != s), None
         )
-        exact = next((d for d in self.allowed_domains if self._within(domain, d)), None)
+        exact = next((d for d in self.allowed_domains if within(domain, d)), None)
         if (le_match or exact) and not all(_ascii_label_ok(label) for label in labels):
             return DomainDecision(
                 domain,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -24,7 +24,7 @@ import phonenumbers
 from spacy.language import Language
 from spacy.tokens import Doc, Token
 
-from classifiers.domains import DomainPolicy
+from classifiers.domains import DomainPolicy, within
 from classifiers.nlp import MAX_EXTRACT_CHARS, GatedMatcher, body_doc, message_doc, shared_nlp
 from config.settings import Settings
 from ingest.context import Identifier, MessageContext
@@ -69,22 +69,7 @@ SID = re.compile(
     r"^(?i:AC|PN|SM|MM|CA|RE|SK|MG|CF|QU|FN|US|KS|IS|CR|AP|AL|AD|CH|IM|MB|RM|WS|WT|WK|WW|TR|"
     r"PK|SC|CL|DE|CJ|HT|SD|BU|VA|VE|ZS|ZB|CO|EX|FL|FF)[0-9a-fA-F]{32}$"
 )
-# Hosts whose URLs are laws and guidelines being cited, not accounts.
-CITATION_HOSTS = (
-    "law.cornell.edu",
-    "uscode.house.gov",
-    "govinfo.gov",
-    "legislation.gov.uk",
-    "justice.gov",
-    "help.twitter.com",
-    "help.x.com",
-    "legal.twitter.com",
-    "twilio.com",
-    "ecfr.gov",
-)
 
-# A closing line is made of closing words only ("Thank you for your assistance,"), so
-# "Thank you for preserving @target." is body text, not the start of a signature.
 # What a bare "name.ext" ends with when it is a file, not a host (none is a top-level domain
 # a request would name).
 FILE_EXTENSIONS = frozenset(
@@ -125,6 +110,8 @@ FILE_EXTENSIONS = frozenset(
 # Hosts where the platform serves an account's content: a URL there identifies the account.
 PLATFORM_CONTENT_HOSTS = ("twil.io", "t.co")
 
+# A closing line is made of closing words only ("Thank you for your assistance,"), so
+# "Thank you for preserving @target." is body text, not the start of a signature.
 _CLOSING_WORDS = (
     r"sincerely|regards|best|kind|warm|warmest|respectfully|very|thank|thanks|you|many|with|"
     r"v/r|r|yours|truly|faithfully|cordially|cheers|merci|cordialement|salutations|for|your|"
@@ -369,15 +356,23 @@ def unwrap(url: str) -> str:
     return url
 
 
+def url_host(url: str) -> str:
+    """The lower-case host of a URL written with or without a scheme; "" if it has none or
+    cannot be parsed."""
+    try:
+        return (urlsplit(url if "://" in url else "https://" + url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def _host_in(host: str, domains: Iterable[str]) -> bool:
+    return any(within(host, d) for d in domains)
+
+
 def platform_user_id(url: str) -> str | None:
     """The numeric account id of ``x.com/intent/user?user_id=…`` and ``/i/user/…`` links."""
-    candidate = url if "://" in url else "https://" + url
-    try:
-        host = (urlsplit(candidate).hostname or "").lower()
-    except ValueError:
-        return None
     match = _USER_ID_IN_URL.search(url)
-    return match.group(1) if host in PLATFORM_HOSTS and match else None
+    return match.group(1) if url_host(url) in PLATFORM_HOSTS and match else None
 
 
 def platform_url(url: str) -> tuple[str | None, str | None]:
@@ -569,11 +564,7 @@ class IdentifierExtractor:
                 0.98,
             )
         if handle is None and status is None:
-            candidate = target if "://" in target else "https://" + target
-            try:
-                host = (urlsplit(candidate).hostname or "").lower()
-            except ValueError:
-                return
+            host = url_host(target)
             if host in PLATFORM_HOSTS or not host:
                 return
             yield _Found("url", target, raw, offset, offset + len(raw), "spacy_matcher", "URL", 0.6)
@@ -720,16 +711,8 @@ class IdentifierExtractor:
         return sorted(best.values(), key=lambda i: i.start)
 
     def _is_own(self, f: _Found) -> bool:
-        if f.kind == "email":
-            host = f.value.rpartition("@")[2]
-        else:
-            try:
-                host = (
-                    urlsplit(f.value if "://" in f.value else "https://" + f.value).hostname or ""
-                )
-            except ValueError:
-                return False
-        return any(host == d or host.endswith("." + d) for d in self.own_domains)
+        host = f.value.rpartition("@")[2] if f.kind == "email" else url_host(f.value)
+        return bool(host) and _host_in(host, self.own_domains)
 
     def region_for(self, domain: str) -> str:
         return region_for_domain(domain, self.default_region)
@@ -750,24 +733,20 @@ class IdentifierExtractor:
             return "other"
         if f.kind == "email":
             host = f.value.rpartition("@")[2]
-            if any(host == d or host.endswith("." + d) for d in PROVIDER_DOMAINS):
+            if _host_in(host, PROVIDER_DOMAINS):
                 return "other"
             sender_host = sender_address.rpartition("@")[2].lower()
             registrable = self.policy.registrable
             if sender_host and registrable(host) == registrable(sender_host):
                 return "requester"  # the agency's own mailbox
-        if f.kind == "email" and (
-            f.value == sender_address or self.policy.decide(f.value.rpartition("@")[2]).allowed
-        ):
-            return "requester"
-        if f.kind == "url":
-            # A site off the platform is not an account staff can look up: a phishing
-            # page, a news story, a law (the account that posted it is the subject). Only
-            # content the platform hosts for an account (a Twilio Functions or Assets
-            # domain, a t.co link) can be looked up.
-            host = urlsplit(f.value if "://" in f.value else "https://" + f.value).hostname or ""
-            if not any(host == h or host.endswith("." + h) for h in PLATFORM_CONTENT_HOSTS):
-                return "other"
+            if f.value == sender_address or self.policy.decide(host).allowed:
+                return "requester"
+        # A site off the platform is not an account staff can look up: a phishing page, a
+        # news story, a law (the account that posted it is the subject). Only content the
+        # platform hosts for an account (a Twilio Functions or Assets domain, a t.co link)
+        # can be looked up.
+        if f.kind == "url" and not _host_in(url_host(f.value), PLATFORM_CONTENT_HOSTS):
+            return "other"
         if in_spans(f.start, requester_spans):
             return "requester"
         line_start = text.rfind("\n", 0, f.start) + 1
