@@ -47,6 +47,8 @@ _SPLIT = re.compile(r"(\s+)")
 # Chunks the cache does not keep: numbers, handles and addresses are one-offs.
 _NOT_KEPT = re.compile(r"[0-9@]")
 MAX_CACHED_CHUNKS = 100_000
+# English exceptions split "id" as "i'd"; in a request it is always "identifier".
+ID_FORMS = ("id", "Id", "ID", "ids", "IDs", "Ids")
 
 
 class CachingTokenizer:
@@ -114,17 +116,20 @@ def unwrap(text: str) -> str:
     return _WRAP.sub(" ", text)
 
 
+def _tokenise(body: str) -> Doc:
+    """The one way a body becomes a Doc, shared or not (call it inside a memory zone)."""
+    return shared_nlp().make_doc(unwrap(body[:MAX_EXTRACT_CHARS]))
+
+
 @contextmanager
 def body_doc(text: str, shared: Doc | None = None) -> Iterator[Doc]:
-    """The Doc of a body (``text`` already cut to MAX_EXTRACT_CHARS): ``shared`` when the
-    pipeline made one for the message (``message_doc``), else one made here, in a memory
-    zone that ends with the block."""
+    """The Doc of a body: ``shared`` when the pipeline made one for the message
+    (``message_doc``), else one made here, in a memory zone that ends with the block."""
     if shared is not None:
         yield shared
         return
-    nlp = shared_nlp()
-    with nlp.memory_zone():
-        yield nlp.make_doc(unwrap(text))
+    with shared_nlp().memory_zone():
+        yield _tokenise(text)
 
 
 def message_doc(ctx: MessageContext) -> Doc | None:
@@ -137,10 +142,8 @@ def message_doc(ctx: MessageContext) -> Doc | None:
         return None
     doc = ctx.scratch.get("body_doc")
     if not isinstance(doc, Doc):
-        nlp = shared_nlp()
-        ctx.resources.enter_context(nlp.memory_zone())
-        doc = nlp.make_doc(unwrap(ctx.body_text[:MAX_EXTRACT_CHARS]))
-        ctx.scratch["body_doc"] = doc
+        ctx.resources.enter_context(shared_nlp().memory_zone())
+        doc = ctx.scratch["body_doc"] = _tokenise(ctx.body_text)
     return doc
 
 
@@ -166,8 +169,7 @@ def shared_nlp() -> Language:
     once per process. Every Matcher and PhraseMatcher must be built on its vocab."""
     nlp = spacy.blank("en")
     tokenizer: Any = nlp.tokenizer
-    for form in ("id", "Id", "ID", "ids", "IDs", "Ids"):
-        # English exceptions split "id" as "i'd"; in a request it is always "identifier".
+    for form in ID_FORMS:
         tokenizer.add_special_case(form, [{ORTH: form}])
     nlp.tokenizer = CachingTokenizer(tokenizer, nlp.vocab)
     warm(nlp)

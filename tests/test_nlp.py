@@ -21,6 +21,7 @@ from spacy.tokens import Doc
 
 from classifiers import completeness, facts, identifiers
 from classifiers.nlp import (
+    ID_FORMS,
     MAX_CACHED_CHUNKS,
     CachingTokenizer,
     GatedMatcher,
@@ -39,7 +40,7 @@ def _reference() -> Language:
     """spaCy's own tokenizer, with the same special cases as the shared pipeline."""
     nlp = spacy.blank("en")
     tokenizer: Any = nlp.tokenizer
-    for form in ("id", "Id", "ID", "ids", "IDs", "Ids"):
+    for form in ID_FORMS:
         tokenizer.add_special_case(form, [{ORTH: form}])
     return nlp
 
