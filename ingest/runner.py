@@ -65,9 +65,6 @@ class Runner:
                 return item
         return None
 
-    async def run_one(self, item: SpoolItem) -> ProcessResult | None:
-        return await self._record(item, asyncio.ensure_future(self._analyse(item)))
-
     async def _analyse(self, item: SpoolItem) -> tuple[bytes, MessageContext]:
         raw, envelope = await asyncio.to_thread(item.read)
         return raw, await self.processor.analyse(raw, envelope)
