@@ -12,21 +12,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import aiosmtplib
 from aiohttp import web
 
-from bench.common import free_port, wait_port
+from bench.common import free_port, serve_env, serving, wait_port
 
-ROOT = Path(__file__).resolve().parent.parent
 AR = "le-intake.local; dkim=pass header.d=fbi.gov; dmarc=pass header.from=fbi.gov"
 BODY = (
     "Pursuant to 18 U.S.C. 2703(d) we request subscriber records for @flood_target for "
@@ -61,25 +56,13 @@ async def run(rate: float, seconds: float, interval: float) -> None:
 
     smtp_port = free_port()
     with tempfile.TemporaryDirectory(prefix="le-intake-latency-") as tmp:
-        env = {
-            **os.environ,
-            "LE_INTAKE_SMTP__PORT": str(smtp_port),
-            "LE_INTAKE_HTTP__PORT": str(free_port()),
-            "LE_INTAKE_DATA_DIR": tmp,
-            "LE_INTAKE_SPOOL_DIR": f"{tmp}/spool",
-            "LE_INTAKE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/cases.db",
-            "LE_INTAKE_OUTBOX__FOLDER": f"{tmp}/outbox",
-            "LE_INTAKE_LOG_LEVEL": "WARNING",
-            "LE_INTAKE_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{hook_port}/hook",
-            "LE_INTAKE_REPLIES__MAX_PER_SENDER_PER_DAY": "1000000",
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "le_intake", "serve"],
-            cwd=ROOT,
-            env=env,
-            stderr=subprocess.DEVNULL,
+        env = serve_env(
+            tmp,
+            smtp_port,
+            ALERT_WEBHOOK_URL=f"http://127.0.0.1:{hook_port}/hook",
+            REPLIES__MAX_PER_SENDER_PER_DAY="1000000",
         )
-        try:
+        with serving(env):
             await wait_port(smtp_port)
             sent_at: dict[str, float] = {}
             flood_sent = 0
@@ -124,9 +107,6 @@ async def run(rate: float, seconds: float, interval: float) -> None:
             deadline = time.perf_counter() + 60
             while len(arrivals) < len(sent_at) and time.perf_counter() < deadline:
                 await asyncio.sleep(0.05)
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
     await runner.cleanup()
     latencies = sorted((arrivals[s] - t) * 1000 for s, t in sent_at.items() if s in arrivals)
     missing = len(sent_at) - len(latencies)

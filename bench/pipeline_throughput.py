@@ -17,8 +17,6 @@ import argparse
 import asyncio
 import os
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -27,10 +25,8 @@ from pathlib import Path
 
 import aiosmtplib
 
-from bench.common import free_port, wait_port
+from bench.common import free_port, serve_env, serving, wait_port
 from bench.extraction import REQUEST_ADDRESS, SET_PATH, build_message, load_set
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def messages(count: int) -> list[tuple[str, bytes]]:
@@ -59,25 +55,13 @@ async def run(count: int, connections: int, workers: int) -> None:
     smtp_port = free_port()
     with tempfile.TemporaryDirectory(prefix="le-intake-throughput-") as tmp:
         db = Path(tmp) / "cases.db"
-        env = {
-            **os.environ,
-            "LE_INTAKE_SMTP__PORT": str(smtp_port),
-            "LE_INTAKE_HTTP__PORT": str(free_port()),
-            "LE_INTAKE_DATA_DIR": tmp,
-            "LE_INTAKE_SPOOL_DIR": f"{tmp}/spool",
-            "LE_INTAKE_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-            "LE_INTAKE_OUTBOX__FOLDER": f"{tmp}/outbox",
-            "LE_INTAKE_LOG_LEVEL": "WARNING",
-            "LE_INTAKE_RUNNER__WORKERS": str(workers),
-            "LE_INTAKE_REPLIES__MAX_PER_SENDER_PER_DAY": "1000000",
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "le_intake", "serve"],
-            cwd=ROOT,
-            env=env,
-            stderr=subprocess.DEVNULL,
+        env = serve_env(
+            tmp,
+            smtp_port,
+            RUNNER__WORKERS=str(workers),
+            REPLIES__MAX_PER_SENDER_PER_DAY="1000000",
         )
-        try:
+        with serving(env):
             await wait_port(smtp_port, timeout=120)
             await asyncio.sleep(2)  # let the workers finish loading before the clock starts
             queue = list(reversed(batch))
@@ -105,9 +89,6 @@ async def run(count: int, connections: int, workers: int) -> None:
                 await asyncio.sleep(0.05)
             done_at = time.perf_counter()
             responses = sum(1 for _ in (Path(tmp) / "outbox").glob("**/*.eml"))
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
 
     stored = sum(outcomes.values())
     accept_s, done_s = accepted_at - started, done_at - started

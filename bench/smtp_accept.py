@@ -21,9 +21,8 @@ from pathlib import Path
 
 import aiosmtplib
 
-from bench.common import free_port, wait_port
+from bench.common import ROOT, free_port, serve_env, serving, wait_port
 
-ROOT = Path(__file__).resolve().parent.parent
 BODY = (
     "Pursuant to 18 U.S.C. 2703(d), please produce subscriber information for the account "
     "@bench_target (User ID: 783214) for the period January 1 to March 31, 2026.\n"
@@ -67,35 +66,21 @@ async def blast(port: int, total: int, concurrency: int) -> float:
 async def run(total: int, concurrency: int) -> None:
     with tempfile.TemporaryDirectory(prefix="le-intake-bench-") as tmp:
         intake_port, sink_port = free_port(), free_port()
-        env = {
-            **os.environ,
-            "LE_INTAKE_SMTP__PORT": str(intake_port),
-            "LE_INTAKE_DATA_DIR": tmp,
-            "LE_INTAKE_SPOOL_DIR": f"{tmp}/spool",
-            "LE_INTAKE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/cases.db",
-            "LE_INTAKE_LOG_LEVEL": "WARNING",
-        }
-        intake = subprocess.Popen(
-            [sys.executable, "-m", "le_intake", "serve"],
-            cwd=ROOT,
-            env=env,
-            stderr=subprocess.DEVNULL,
-        )
         sink = subprocess.Popen([sys.executable, "-m", "bench.bare_sink", str(sink_port)], cwd=ROOT)
-        try:
-            await asyncio.gather(wait_port(intake_port), wait_port(sink_port))
-            await blast(sink_port, 50, concurrency)  # warm both up
-            await blast(intake_port, 50, concurrency)
-            before = cpu_seconds(sink.pid)
-            sink_rate = await blast(sink_port, total, concurrency)
-            sink_cpu = (cpu_seconds(sink.pid) - before) / total
-            before = cpu_seconds(intake.pid)
-            intake_rate = await blast(intake_port, total, concurrency)
-            intake_cpu = (cpu_seconds(intake.pid) - before) / total
-        finally:
-            for proc in (intake, sink):
-                proc.terminate()
-                proc.wait(timeout=60)
+        with serving(serve_env(tmp, intake_port)) as intake:
+            try:
+                await asyncio.gather(wait_port(intake_port), wait_port(sink_port))
+                await blast(sink_port, 50, concurrency)  # warm both up
+                await blast(intake_port, 50, concurrency)
+                before = cpu_seconds(sink.pid)
+                sink_rate = await blast(sink_port, total, concurrency)
+                sink_cpu = (cpu_seconds(sink.pid) - before) / total
+                before = cpu_seconds(intake.pid)
+                intake_rate = await blast(intake_port, total, concurrency)
+                intake_cpu = (cpu_seconds(intake.pid) - before) / total
+            finally:
+                sink.terminate()
+                sink.wait(timeout=60)
     print(f"messages: {total}, concurrency: {concurrency}, size: {len(message(0))} bytes")
     print(f"bare aiosmtpd sink : {sink_rate:8.1f} msg/s   server CPU {sink_cpu * 1e3:.2f} ms/msg")
     print(
