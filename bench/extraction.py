@@ -296,6 +296,17 @@ def build_message(request: Request, size: int = MESSAGE_BYTES) -> bytes:
     return render()
 
 
+def bench_envelope(request: Request) -> Envelope:
+    """The envelope the timed message arrives with: from its sender, to the request address."""
+    return Envelope(
+        mail_from=request.sender,
+        rcpt_tos=(REQUEST_ADDRESS,),
+        received_at=datetime(2026, 11, 16, 9, 30, tzinfo=UTC),
+        peer="127.0.0.1",
+        helo="bench.local",
+    )
+
+
 def time_pipeline(
     settings: Settings, request: Request, min_seconds: float
 ) -> tuple[int, float, int, Decision, int]:
@@ -303,13 +314,7 @@ def time_pipeline(
     ``ingest.pipeline.analyse`` alone on one ~4 KB message, repeated."""
     stages = build_stages(settings)
     raw = build_message(request)
-    envelope = Envelope(
-        mail_from=request.sender,
-        rcpt_tos=(REQUEST_ADDRESS,),
-        received_at=datetime(2026, 11, 16, 9, 30, tzinfo=UTC),
-        peer="127.0.0.1",
-        helo="bench.local",
-    )
+    envelope = bench_envelope(request)
     ctx = analyse(raw, envelope, stages)  # warm up, and check it went the whole road
     subjects = sum(1 for i in ctx.identifiers if i.role == "subject")
     messages, elapsed = 0, 0.0
@@ -341,13 +346,7 @@ async def _pool_rate(
 def time_pool(settings: Settings, request: Request, workers: int, count: int = 600) -> float:
     """messages/s of ``analyse`` on the ~4 KB message in a pool of ``workers`` processes
     (the server's PoolAnalyser), all messages submitted at once."""
-    envelope = Envelope(
-        mail_from=request.sender,
-        rcpt_tos=(REQUEST_ADDRESS,),
-        received_at=datetime(2026, 11, 16, 9, 30, tzinfo=UTC),
-        peer="127.0.0.1",
-        helo="bench.local",
-    )
+    envelope = bench_envelope(request)
     return asyncio.run(_pool_rate(settings, build_message(request), envelope, workers, count))
 
 
