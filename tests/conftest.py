@@ -6,17 +6,25 @@ import asyncio
 import smtplib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from config.settings import Settings, load_settings, merge
+from ingest.envelope import Envelope
 from ingest.smtp import start_smtp_server
 from le_intake.app import App, build_app
 
 LE_SENDER = "agent.smith@fbi.gov"
 REQUEST_ADDRESS = "lawenforcement@example-platform.com"
+# The envelope of a stage test's message: from an LE sender to the request address.
+ENVELOPE = Envelope(
+    mail_from="agent@fbi.gov",
+    rcpt_tos=(REQUEST_ADDRESS,),
+    received_at=datetime(2024, 10, 1, 12, 0, tzinfo=UTC),
+)
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from classifiers.emergency import EmergencyStage, is_emergency_subject
 from config.settings import load_settings
 from ingest.context import MessageContext, ParsedHeaders
-from ingest.envelope import Envelope
 from ingest.headers import decoded
 from ingest.parse import ParseStage
 from ingest.pipeline import build_stages, run_stages
 from ingest.verdicts import Decision
-
-ENVELOPE = Envelope(
-    mail_from="agent@fbi.gov",
-    rcpt_tos=("lawenforcement@example-platform.com",),
-    received_at=datetime(2024, 10, 1, 12, 0, tzinfo=UTC),
-)
+from tests.conftest import ENVELOPE
 
 
 def _ctx(subject: str) -> MessageContext:

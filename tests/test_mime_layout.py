@@ -7,7 +7,6 @@ import hashlib
 import io
 import quopri
 import zipfile
-from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
 
@@ -15,16 +14,10 @@ import pytest
 
 from ingest.attachments import AttachmentStage
 from ingest.context import MessageContext, RemovedAttachment
-from ingest.envelope import Envelope
 from ingest.mime import MAX_DEPTH, MAX_PARTS, layout
 from ingest.parse import ParseStage
 from ingest.quotes import in_spans, quoted_spans
-
-ENVELOPE = Envelope(
-    mail_from="agent@fbi.gov",
-    rcpt_tos=("lawenforcement@example-platform.com",),
-    received_at=datetime(2024, 10, 1, 12, 0, tzinfo=UTC),
-)
+from tests.conftest import ENVELOPE
 
 HEAD = (
     b"From: Agent <agent@fbi.gov>\r\n"

@@ -27,7 +27,6 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 
@@ -37,10 +36,10 @@ from hypothesis import strategies as st
 
 from ingest.attachments import AttachmentStage
 from ingest.context import MessageContext
-from ingest.envelope import Envelope
 from ingest.mime import MAX_DEPTH, MAX_PARTS
 from ingest.parse import ParseStage
 from ingest.pipeline import run_stages
+from tests.conftest import ENVELOPE
 
 _SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large]
 settings.register_profile(
@@ -60,11 +59,6 @@ if PROFILE == "thorough":
     # 10,000 examples a test run for minutes: the suite's 120 s per-test timeout is off.
     pytestmark = pytest.mark.timeout(0)
 
-ENVELOPE = Envelope(
-    mail_from="agent@fbi.gov",
-    rcpt_tos=("lawenforcement@example-platform.com",),
-    received_at=datetime(2024, 10, 1, 12, 0, tzinfo=UTC),
-)
 
 MARKER_PREFIX = "ATTMARK"
 HEX = "0123456789abcdef"

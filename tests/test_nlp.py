@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import pickle
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,8 @@ from classifiers.nlp import (
     unwrap,
 )
 from config.settings import Settings
-from ingest.envelope import Envelope
 from ingest.pipeline import analyse, build_stages
-from tests.conftest import REQUEST_ADDRESS, make_settings, request_message
+from tests.conftest import ENVELOPE, make_settings, request_message
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -211,16 +209,6 @@ def test_the_anchor_is_the_narrowest_required_element() -> None:
 # -- one Doc per message, released with it ----------------------------------------------
 
 
-def _envelope() -> Envelope:
-    return Envelope(
-        mail_from="agent.smith@fbi.gov",
-        rcpt_tos=(REQUEST_ADDRESS,),
-        received_at=datetime(2026, 11, 2, 10, 0, tzinfo=UTC),
-        peer="127.0.0.1",
-        helo="mx.fbi.gov",
-    )
-
-
 @pytest.fixture(scope="module")
 def stage_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return make_settings(tmp_path_factory.mktemp("nlp"))
@@ -245,7 +233,7 @@ def test_the_body_is_tokenised_once_per_message(
         return real(self, text)
 
     monkeypatch.setattr(CachingTokenizer, "__call__", counting)
-    ctx = analyse(raw, _envelope(), stages)
+    ctx = analyse(raw, ENVELOPE, stages)
     assert ctx.emergency
     assert ctx.completeness
     assert {i.value for i in ctx.identifiers if i.role == "subject"} >= {"target_account"}
@@ -261,7 +249,7 @@ def test_nothing_of_a_message_stays_in_the_vocabulary(stage_settings: Settings) 
 
     def one(n: int) -> None:
         body = f"Please produce records for @suspect_{n:05d} (User ID: 98{n:07d}), xq{n:05d}zz.\n"
-        analyse(request_message(body=body, message_id=f"<m{n}@fbi.gov>"), _envelope(), stages)
+        analyse(request_message(body=body, message_id=f"<m{n}@fbi.gov>"), ENVELOPE, stages)
 
     one(0)
     before = len(nlp.vocab.strings)
