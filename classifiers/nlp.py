@@ -225,15 +225,15 @@ class GatedMatcher:
     of the label's longest pattern on both sides, merges overlapping windows, and runs
     the label's Matcher on those spans only. Every match contains its anchor, so it lies
     whole in one window, and overlapping matches of a label share one: the result is the
-    plain Matcher's (``self.matcher``, compared on the corpus in ``tests/test_nlp.py``).
+    plain Matcher's (``plain()``, compared on the corpus in ``tests/test_nlp.py``).
     A label with a pattern that has nothing to anchor on is run on the whole Doc.
     """
 
     def __init__(self, vocab: Vocab) -> None:
         self.vocab = vocab
-        # Every pattern in one plain Matcher: the reference the gated answer must equal.
-        self.matcher = Matcher(vocab)
         self.groups: list[_Group] = []
+        # What was added, in order: plain() builds the reference Matcher from it.
+        self._added: list[tuple[str, list[list[Element]], str | None]] = []
         self._regex_answers: dict[tuple[re.Pattern[str], int], bool] = {}
         # attribute id -> anchor hash -> indices of the groups it anchors
         self._by_hash: dict[int, dict[int, list[int]]] = {}
@@ -263,7 +263,14 @@ class GatedMatcher:
             for value in hashes:
                 by_hash.setdefault(value, []).append(len(self.groups))
         self.groups.append(group)
-        self.matcher.add(label, list(patterns), greedy=greedy)
+        self._added.append((label, list(patterns), greedy))
+
+    def plain(self) -> Matcher:
+        """One spaCy Matcher with every pattern: the answer the gated call must equal."""
+        matcher = Matcher(self.vocab)
+        for label, patterns, greedy in self._added:
+            matcher.add(label, patterns, greedy=greedy)
+        return matcher
 
     def __call__(self, doc: Doc) -> list[Match]:
         matches: list[Match] = []
