@@ -239,3 +239,17 @@ class FaxReceipt(Base):
     spool_id: Mapped[str] = mapped_column(String(128))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sha256: Mapped[str] = mapped_column(String(64))
+
+
+class DomainDecision(Base):
+    """An operator's verified decision on a sender domain (``le-intake domains allow|deny``):
+    agencies on ordinary domains are added, compromised ones removed, without editing TOML.
+    The latest decision per domain wins; each one is also an audit event."""
+
+    __tablename__ = "domain_decisions"
+
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    decision: Mapped[str] = mapped_column(String(8))  # "allow" or "deny"
+    reason: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(String(255))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
