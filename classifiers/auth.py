@@ -8,18 +8,26 @@ whatever the agency publishes.
 
 Results come from one of two places:
 
-- ``Authentication-Results`` written by our boundary MTA: believed only when the message
-  came from a trusted peer, only with a trusted authserv-id, and only above the second
-  ``Received`` header (an attacker can write our authserv-id lower down);
+- ``Authentication-Results`` written by our boundary MTA (RFC 8601 §5): believed only when
+  the message came from a trusted peer, only with a trusted authserv-id (compared without
+  case), only above the topmost ``Received`` header a boundary host added (``by`` one of
+  ``auth.boundary_hosts``; with none configured or none found, above the first
+  ``Received``), and only the topmost such header: anything lower was written before the
+  message reached us, by whoever sent it. Results in that header that disagree (an aligned
+  pass beside ``dmarc=fail``) are never a pass. The MTA must strip headers carrying our
+  authserv-id from incoming mail, as RFC 8601 §5 asks;
 - our own verification: dkimpy over every signature, pyspf for the connecting IP and MAIL
   FROM, DNS through the ``classifiers.dns`` seam (a temporary DNS failure is ``temperror``,
-  never a fail).
+  never a fail). A DKIM signature vouches for the From only when its ``h=`` covers From:
+  verifiers accept signatures that omit it, and such a signature says nothing of who
+  wrote the From line the gate decides on.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
@@ -63,8 +71,13 @@ class _Tally:
     temp: list[str]
     findings: list[str]
 
+    # set when one header's results contradict each other (aligned pass and dmarc=fail)
+    conflict: str | None = None
+
     def result(self, source: str) -> AuthResult:
         findings = tuple(self.findings)
+        if self.conflict is not None:
+            return AuthResult(AuthStatus.FAIL, source, self.conflict, findings)
         if self.aligned_pass:
             return AuthResult(AuthStatus.PASS, source, "; ".join(self.aligned_pass), findings)
         if self.temp:
@@ -106,6 +119,17 @@ class _SpfQuery(spf.query):  # type: ignore[misc]
         return answers
 
 
+_RECEIVED_BY = re.compile(r"\bby\s+\[?([A-Za-z0-9.:_-]{1,255})", re.I)
+_AUTHSERV_ID = re.compile(r"\s*(?:\([^()]{0,200}\)\s*)*([^\s;()]{1,255})")
+
+
+def authserv_id(value: str) -> str:
+    """The authserv-id of an Authentication-Results value, lower-cased, read without a full
+    parse (so an unparseable header of ours is still recognised as ours)."""
+    match = _AUTHSERV_ID.match(value)
+    return match.group(1).lower() if match else ""
+
+
 class SenderAuthenticator:
     def __init__(
         self,
@@ -115,11 +139,13 @@ class SenderAuthenticator:
         trusted_peers: tuple[str, ...],
         verify: bool = True,
         dns_timeout: float = 3.0,
+        boundary_hosts: tuple[str, ...] = (),
     ) -> None:
         self.org_domain = org_domain
         self.resolver = resolver
-        self.trusted_ids = frozenset(i.lower() for i in trusted_authserv_ids)
+        self.trusted_ids = frozenset(i.strip().lower() for i in trusted_authserv_ids)
         self.trusted_peers = frozenset(trusted_peers)
+        self.boundary_hosts = frozenset(h.strip().strip(".").lower() for h in boundary_hosts)
         self.verify = verify
         self.dns_timeout = dns_timeout
 
@@ -139,35 +165,45 @@ class SenderAuthenticator:
         return AuthResult(AuthStatus.NONE, "none", "no trusted result and verification is off")
 
     # -- (a) Authentication-Results from our boundary MTA --------------------------------
-    def trusted_headers(self, message: Message) -> list[str]:
-        values: list[str] = []
-        received = 0
-        for name, value in message.items():
-            lname = name.lower()
-            if lname == "received":
-                received += 1
-                if received >= 2:
-                    break
-            elif lname == "authentication-results":
-                values.append(str(value))
-        return values
+    def boundary_index(self, names: list[tuple[str, str]]) -> int:
+        """Index of the Received header above which our boundary MTA's results stand: the
+        topmost one a boundary host added, else the first; len(names) when there is none
+        (a message handed to us directly by the trusted peer)."""
+        received = [i for i, (name, _) in enumerate(names) if name == "received"]
+        for index in received:
+            match = _RECEIVED_BY.search(names[index][1])
+            if match and match.group(1).strip(".").lower() in self.boundary_hosts:
+                return index
+        return received[0] if received else len(names)
+
+    def trusted_header(self, message: Message) -> str | None:
+        """The topmost Authentication-Results with a trusted authserv-id above the
+        boundary, or None."""
+        names = [(str(name).lower(), str(value)) for name, value in message.items()]
+        for name, value in names[: self.boundary_index(names)]:
+            if name == "authentication-results" and authserv_id(value) in self.trusted_ids:
+                return value
+        return None
 
     def from_headers(self, message: Message, from_domain: str) -> AuthResult | None:
+        value = self.trusted_header(message)
+        if value is None:
+            return None
         tally = _Tally([], [], [], [])
-        seen = False
-        for value in self.trusted_headers(message):
-            try:
-                header = authres.AuthenticationResultsHeader.parse_value(value)
-            except Exception:  # authres raises its own and stdlib types on bad syntax
-                tally.findings.append("unparseable Authentication-Results ignored")
-                continue
-            if str(header.authserv_id).lower() not in self.trusted_ids:
-                tally.findings.append(f"Authentication-Results from {header.authserv_id} ignored")
-                continue
-            seen = True
-            for res in header.results:
-                self._tally_result(tally, res, from_domain)
-        return tally.result("authentication-results") if seen else None
+        try:
+            header = authres.AuthenticationResultsHeader.parse_value(value)
+        except Exception:  # authres raises its own and stdlib types on bad syntax
+            tally.findings.append("unparseable Authentication-Results from our boundary MTA")
+            return tally.result("authentication-results")
+        for res in header.results:
+            self._tally_result(tally, res, from_domain)
+        dmarc_failed = [f for f in tally.failed if f.startswith("dmarc=fail")]
+        if tally.aligned_pass and dmarc_failed:
+            tally.conflict = (
+                f"the boundary MTA's results disagree ({'; '.join(tally.aligned_pass)} but "
+                f"{'; '.join(dmarc_failed)})"
+            )
+        return tally.result("authentication-results")
 
     def _tally_result(self, tally: _Tally, res: Any, from_domain: str) -> None:
         method, result = str(res.method).lower(), str(res.result).lower()
@@ -242,6 +278,7 @@ class SenderAuthenticator:
                 continue
             if b"l" in tags:
                 tally.findings.append(f"DKIM signature of {domain} uses l= (body length)")
+            signed = {h.strip().lower() for h in tags.get(b"h", b"").split(b":")}
             temp: list[str] = []
             try:
                 ok = verifier.verify(idx=idx, dnsfunc=self._dnsfunc(temp))
@@ -251,6 +288,8 @@ class SenderAuthenticator:
             label = f"dkim={'pass' if ok else 'fail'} {domain}"
             if temp and not ok:
                 tally.temp.append(f"dkim=temperror {domain}")
+            elif ok and b"from" not in signed:
+                tally.failed.append(label + " (From not signed)")
             elif ok and self.aligned(domain, from_domain):
                 tally.aligned_pass.append(label + " (aligned)")
             elif ok:

@@ -72,6 +72,7 @@ class GateStage:
             trusted_peers=auth.trusted_peers,
             verify=auth.verify,
             dns_timeout=auth.dns_timeout_seconds,
+            boundary_hosts=auth.boundary_hosts,
         )
         return cls(policy, registry, authenticator, auth, settings.directory)
 
@@ -233,6 +234,17 @@ class GateStage:
 
     def _authenticate(self, ctx: MessageContext, domain: str) -> list[Verdict]:
         assert ctx.message is not None
+        if ctx.headers.ambiguity:
+            # Two readings of the headers: a signature may cover a From other than the one
+            # read here, so nothing vouches for this one.
+            ctx.sender_auth = AuthStatus.NONE.value
+            return [
+                self._verdict(
+                    Decision.HOLD,
+                    "sender_unverified",
+                    "The header block can be read two ways; the sender is not authenticated.",
+                )
+            ]
         result = self.authenticator.authenticate(ctx.raw, ctx.message, ctx.envelope, domain)
         notes = [
             self._verdict(

@@ -100,6 +100,26 @@ def signed(raw: bytes, domain: str, length: bool = False) -> bytes:
     return bytes(signature) + raw
 
 
+def signed_without_from(raw: bytes, domain: str) -> bytes:
+    """A valid signature whose h= leaves From out: dkimpy refuses to make one, an attacker
+    need not, and verifiers accept it (RFC 6376 asks signers, not verifiers)."""
+    signer = dkim.DKIM(raw)
+    canon = dkim.CanonicalizationPolicy.from_c_value(b"relaxed/simple")
+    body_hash = base64.b64encode(hashlib.sha256(canon.canonicalize_body(signer.body)).digest())
+    include = [b"to", b"subject", b"message-id", b"date"]
+    fields = [
+        (b"v", b"1"), (b"a", b"rsa-sha256"), (b"c", canon.to_c_value()),
+        (b"d", domain.encode()), (b"i", b"@" + domain.encode()), (b"q", b"dns/txt"),
+        (b"s", b"sel"), (b"t", b"1790000000"), (b"h", b" : ".join(include)),
+        (b"bh", body_hash), (b"b", b"0" * 60),
+    ]  # fmt: skip
+    signer.signature_algorithm = b"rsa-sha256"
+    signer.hasher = hashlib.sha256
+    key = dkim.crypto.parse_pem_private_key(PRIVATE_PEM)
+    header = signer.gen_header(fields, include, canon, b"DKIM-Signature", key)
+    return b"DKIM-Signature: " + bytes(header) + raw
+
+
 def tamper(raw: bytes) -> bytes:
     return raw.replace(b"Subject: Subpoena", b"Subject: Emergency", 1)
 
@@ -117,6 +137,9 @@ class Variant:
 
 NO_SPF = "bounce@no-spf-record.example"  # a MAIL FROM whose domain publishes nothing
 PASS_AR = "le-intake.local; dkim=pass header.d=fbi.gov; dmarc=pass header.from=fbi.gov"
+FAIL_AR = "le-intake.local; dmarc=fail header.from=fbi.gov"
+# The Received header our boundary MTA adds (auth.boundary_hosts in the demo config).
+BOUNDARY_RECEIVED = ("Received", "from attacker.example ([192.0.2.66]) by mx.example-platform.com")
 
 CATALOGUE = [
     Variant("display-name spoof over gmail", lambda: message('"FBI" <x@gmail.com>'),
@@ -139,6 +162,31 @@ CATALOGUE = [
                                    ("Received", "from attacker by somewhere"),
                                    ("Authentication-Results", PASS_AR)]),
             "held", ("sender_unverified",), mail_from=NO_SPF, absent=("sender_authenticated",)),
+    Variant("forged pass just below the boundary MTA's Received, the MTA's own fail above",
+            lambda: message(extra=[*ar(FAIL_AR), BOUNDARY_RECEIVED, *ar(PASS_AR)]),
+            "dropped", ("sender_auth_failed",), absent=("sender_authenticated",)),
+    Variant("forged pass below the boundary's Received, an internal relay's Received on top",
+            lambda: message(extra=[("Received", "from mx.example-platform.com by relay.internal"),
+                                   BOUNDARY_RECEIVED, *ar(PASS_AR)]),
+            "held", ("sender_unverified",), mail_from=NO_SPF, absent=("sender_authenticated",)),
+    Variant("the boundary MTA's pass above its Received, under an internal relay's",
+            lambda: message(extra=[("Received", "from mx.example-platform.com by relay.internal"),
+                                   *ar(PASS_AR), BOUNDARY_RECEIVED]),
+            "accepted", ("sender_authenticated",)),
+    Variant("two trusted Authentication-Results: only the topmost (fail) is read",
+            lambda: message(extra=[*ar(FAIL_AR), *ar(PASS_AR)]),
+            "dropped", ("sender_auth_failed",), absent=("sender_authenticated",)),
+    Variant("one trusted header whose results disagree (aligned dkim pass, dmarc fail)",
+            lambda: message(extra=ar("le-intake.local; dkim=pass header.d=fbi.gov; "
+                                     "dmarc=fail header.from=fbi.gov")),
+            "dropped", ("sender_auth_failed",), absent=("sender_authenticated",)),
+    Variant("our authserv-id written in another case",
+            lambda: message(extra=ar(PASS_AR.replace("le-intake.local", "LE-Intake.LOCAL"))),
+            "accepted", ("sender_authenticated",)),
+    Variant("valid aligned DKIM signature whose h= leaves out From",
+            lambda: signed_without_from(message(), "fbi.gov"), "dropped",
+            ("sender_auth_failed",), peer=OUTSIDE_PEER, mail_from="bounce@relay.example",
+            absent=("sender_authenticated",)),
     Variant("two From headers", lambda: raw_from("a@fbi.gov", extra="From: b@gmail.com\r\n"),
             "dropped", ("multiple_from",)),
     Variant("two mailboxes in one From", lambda: message("a@fbi.gov, b@gmail.com"),
