@@ -127,6 +127,9 @@ class AuthSettings(_Section):
     # mail that came from one of these peers (the boundary MTA), never from outside.
     trusted_authserv_ids: tuple[str, ...] = ("le-intake.local",)
     trusted_peers: tuple[str, ...] = ()
+    # Host names our boundary MTA writes in the "by" clause of its Received header: only
+    # Authentication-Results above the topmost such header are its own (RFC 8601 §5).
+    boundary_hosts: tuple[str, ...] = ()
     verify: bool = True
     dns: str = "system"  # "system" (dnspython) or "static" (the table below)
     dns_timeout_seconds: float = 3.0

@@ -77,6 +77,9 @@ class ParsedHeaders:
     precedence: str | None = None
     list_id: str | None = None
     authentication_results: tuple[str, ...] = ()
+    # Why the header block can be read two ways (ingest/header_block.py), or None: such a
+    # message is never authenticated, whatever its signatures say.
+    ambiguity: str | None = None
 
 
 @dataclass

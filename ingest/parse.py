@@ -19,6 +19,7 @@ import mailparser
 from config.settings import Settings
 from ingest import headers as h
 from ingest.context import MessageContext, ParsedHeaders
+from ingest.header_block import header_block_problem
 from ingest.mime import content_type, layout
 from ingest.quotes import quoted_spans
 from ingest.text import html_to_text, normalise, part_text
@@ -106,11 +107,23 @@ class ParseStage:
         message, defects = read_message(ctx.raw)
         ctx.message = message
         ctx.headers = read_headers(message)
+        # Files on disk may end every line in LF; the listener refused mixed ones already.
+        ctx.headers.ambiguity = header_block_problem(ctx.raw, strict=False)
         text, text_defects = body_text(message)
         ctx.body_text = text
         ctx.quoted_spans = quoted_spans(text)
         ctx.defects = (defects + text_defects)[:MAX_DEFECTS]
         verdicts = []
+        if ctx.headers.ambiguity:
+            verdicts.append(
+                Verdict(
+                    self.name,
+                    Decision.HOLD,
+                    "ambiguous_header_block",
+                    f"The header block can be read two ways ({ctx.headers.ambiguity}): "
+                    "its sender is not believed.",
+                )
+            )
         if ctx.defects:
             verdicts.append(
                 Verdict(
