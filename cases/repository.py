@@ -23,11 +23,14 @@ from cases.models import (
     AttachmentRecord,
     Case,
     CaseStatus,
+    ConfirmationToken,
     Event,
     IdentifierRecord,
     MessageRecord,
 )
+from classifiers.domains import within
 from ingest.context import Identifier, MessageContext
+from ingest.headers import domain_of
 from ingest.verdicts import Decision, Outcome, Verdict
 from le_intake.clock import Clock
 
@@ -91,25 +94,40 @@ class CaseStore:
         result = await session.execute(select(MessageRecord).where(or_(*clauses)).limit(1))
         return result.scalar_one_or_none()
 
-    async def _find_parent_case(self, session: AsyncSession, ctx: MessageContext) -> Case | None:
-        """The case a reply belongs to: one of its referenced messages, from the same
-        sender organisation (a stranger quoting a Message-ID does not join a case)."""
-        refs = list(ctx.headers.in_reply_to) + list(ctx.headers.references)
-        if not refs or ctx.sender is None:
-            return None
-        result = await session.execute(
+    async def _referenced_cases(self, session: AsyncSession, ctx: MessageContext) -> list[Case]:
+        """Cases whose messages, or whose automated responses, this message refers to
+        (In-Reply-To/References), newest first."""
+        refs = [*ctx.headers.in_reply_to, *ctx.headers.references][:100]
+        if not refs:
+            return []
+        by_message = await session.execute(
             select(Case)
             .join(MessageRecord, MessageRecord.case_id == Case.id)
-            .where(MessageRecord.message_id.in_(refs[:100]))
+            .where(MessageRecord.message_id.in_(refs))
             .order_by(MessageRecord.id.desc())
         )
-        for case in result.scalars():
-            same_org = case.sender_address.rpartition("@")[2].endswith(
-                ctx.sender.registrable_domain
-            )
-            if case.sender_address == ctx.sender.address or same_org:
-                return case
-        return None
+        by_response = await session.execute(
+            select(Case)
+            .join(ConfirmationToken, ConfirmationToken.case_id == Case.id)
+            .where(ConfirmationToken.response_message_id.in_(refs))
+        )
+        found: dict[str, Case] = {}
+        for case in [*by_message.scalars(), *by_response.scalars()]:
+            found.setdefault(case.id, case)
+        return list(found.values())
+
+    @staticmethod
+    def may_join(case: Case, ctx: MessageContext) -> bool:
+        """Only authenticated mail from the case sender's organisation (same registrable
+        domain, on a label boundary: ``doj.gov`` never joins ``usdoj.gov``) joins a case;
+        anything else that refers to it is kept apart and linked for staff."""
+        sender = ctx.sender
+        if sender is None or ctx.sender_auth != "pass":
+            return False
+        if case.sender_address == sender.address:
+            return True
+        registrable = sender.registrable_domain
+        return bool(registrable) and within(domain_of(case.sender_address), registrable)
 
     def _event(
         self,
@@ -151,6 +169,7 @@ class CaseStore:
         reasons = tuple(ctx.reason_codes)
         case: Case | None = None
         check = None
+        related: list[Case] = []
         if (
             decision is not Decision.DROP
             and ctx.sender is not None
@@ -185,7 +204,9 @@ class CaseStore:
                 outcome = Outcome.FOLLOWUP
                 case = await session.get(Case, check.case_id)
             else:
-                case = await self._find_parent_case(session, ctx)
+                referenced = await self._referenced_cases(session, ctx)
+                case = next((c for c in referenced if self.may_join(c, ctx)), None)
+                related = [c for c in referenced if c is not case] if case is None else []
                 outcome = Outcome.FOLLOWUP
             if case is None:
                 outcome = Outcome.HELD if decision is Decision.HOLD else Outcome.ACCEPTED
@@ -276,6 +297,26 @@ class CaseStore:
         for verdict in ctx.verdicts:
             if verdict.decision is not Decision.PASS:
                 self._event(session, "verdict", verdict.code, verdict.message, case.id, row.id)
+        for other in related:
+            # It refers to another case but may not join it: both sides see the link.
+            auth = ctx.sender_auth or "none"
+            self._event(
+                session,
+                "case",
+                "related_message",
+                f"A message from {row.from_address} (authentication: {auth}) refers to this "
+                f"case but was kept apart as case {case.id}.",
+                other.id,
+                row.id,
+            )
+            self._event(
+                session,
+                "case",
+                "refers_to_case",
+                f"Refers to case {other.id}, which it may not join (authentication: {auth}).",
+                case.id,
+                row.id,
+            )
         if self.conversation is not None and (
             outcome is Outcome.ACCEPTED or (check is not None and check.code == "token_expired")
         ):
@@ -436,6 +477,7 @@ class CaseStore:
                     "received_at": m.received_at.isoformat(),
                     "from": m.from_address,
                     "subject": m.subject,
+                    "sender_auth": m.sender_auth,
                     "reasons": m.reasons,
                     "defects": m.defects,
                     "attachments_removed": [

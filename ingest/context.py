@@ -76,6 +76,9 @@ class ParsedHeaders:
     auto_submitted: str | None = None
     precedence: str | None = None
     list_id: str | None = None
+    # Names of the vendor auto-reply headers present (X-Autoreply, X-Autorespond,
+    # X-Auto-Response-Suppress): responders that do not write Auto-Submitted.
+    auto_reply_headers: tuple[str, ...] = ()
     authentication_results: tuple[str, ...] = ()
     # Why the header block can be read two ways (ingest/header_block.py), or None: such a
     # message is never authenticated, whatever its signatures say.

@@ -29,6 +29,8 @@ from ingest.verdicts import Decision, Verdict
 logging.getLogger("mailparser").setLevel(logging.ERROR)
 
 MAX_DEFECTS = 50
+# Written by responders (Exchange, vacation programs) that set no Auto-Submitted.
+AUTO_REPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress")
 
 
 def read_message(raw: bytes) -> tuple[Message, list[str]]:
@@ -70,6 +72,7 @@ def read_headers(message: Message) -> ParsedHeaders:
         auto_submitted=h.header(message, "Auto-Submitted"),
         precedence=h.header(message, "Precedence"),
         list_id=h.header(message, "List-Id"),
+        auto_reply_headers=tuple(name for name in AUTO_REPLY_HEADERS if name in message),
         authentication_results=tuple(h.all_headers(message, "Authentication-Results"))[:20],
     )
 

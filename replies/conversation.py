@@ -5,7 +5,8 @@ carrying a token; staff see the case only once the same sender replies with it. 
 steps happen in the transaction that records the message, so a response is queued in the
 outbox exactly when its case exists, and a confirmation lands with its message or not at all.
 
-A reply confirms when it (a) passed the gate unheld, (b) is not automatic, (c) carries a
+A reply confirms when it (a) passed the gate unheld and authenticated, (b) is not
+automatic, (c) carries a
 token — recipient sub-address, In-Reply-To of our response, or the body — that is known,
 unused and unexpired, and (d) comes from the address the token was sent to. A token works
 once. A reply after expiry gets a fresh response.
@@ -75,7 +76,14 @@ class Conversation:
     async def check_tokens(self, session: AsyncSession, ctx: MessageContext) -> TokenCheck | None:
         """Look for a confirmation in a message that passed the gate; None if it carries
         no token of ours at all."""
-        if not self.replies.enabled or ctx.decision is not Decision.PASS or ctx.sender is None:
+        if (
+            not self.replies.enabled
+            or ctx.decision is not Decision.PASS
+            or ctx.sender is None
+            # whatever the auth.on_* policy lets through, only an authenticated reply
+            # speaks for the address the token went to
+            or ctx.sender_auth != "pass"
+        ):
             return None
         rows: list[ConfirmationToken] = []
         hashes = [token_hash(t) for t in candidates(ctx.envelope.rcpt_tos, ctx.body_text)]

@@ -94,7 +94,8 @@ async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
 
 
 def reply_to(response: Message, body: str = "I confirm this request.", sender: str = LE_SENDER,
-             extra: dict[str, str] | None = None) -> tuple[bytes, str]:  # fmt: skip
+             extra: dict[str, str] | None = None,
+             subject: str | None = None) -> tuple[bytes, str]:  # fmt: skip
     """The sender's reply to our response: to its Reply-To, quoting it, In-Reply-To it."""
     msg = EmailMessage()
     domain = sender.rpartition("@")[2]
@@ -103,7 +104,7 @@ def reply_to(response: Message, body: str = "I confirm this request.", sender: s
     )
     msg["From"] = sender
     msg["To"] = "".join(str(response["Reply-To"]).split())
-    msg["Subject"] = "Re: " + " ".join(str(response["Subject"]).split())
+    msg["Subject"] = subject or "Re: " + " ".join(str(response["Subject"]).split())
     msg["Message-ID"] = f"<reply-{abs(hash((body, sender)))}@{domain}>"
     msg["In-Reply-To"] = "".join(str(response["Message-ID"]).split())  # unfold
     for name, value in (extra or {}).items():
@@ -150,7 +151,9 @@ async def test_forged_token_does_not_confirm(desk: Desk) -> None:
     await desk.send(request_message())
     forged = request_message(message_id="<forged@fbi.gov>", body="Confirming.\n")
     await desk.send(forged, rcpt="lawenforcement+aaaaaaaaaaaaaaaaaaaaaaaaaa@example-platform.com")
-    for case in await desk.app.store.list_cases():
+    cases = await desk.app.store.list_cases()
+    assert len(cases) == 2  # the request, and the forged "reply" as a request of its own
+    for case in cases:
         assert case["status"] == "awaiting_confirmation"
 
 
@@ -209,6 +212,11 @@ async def test_reply_from_another_address_does_not_confirm(desk: Desk) -> None:
         {"Auto-Submitted": "auto-replied"},  # a vacation responder
         {"Precedence": "bulk"},
         {"List-Id": "<agents.fbi.gov>"},
+        # responders that write no Auto-Submitted (Exchange, vacation programs)
+        {"X-Autoreply": "yes"},
+        {"X-Autorespond": "Out of office"},
+        {"Precedence": "auto_reply"},
+        {"X-Auto-Response-Suppress": "All"},
     ],
 )
 async def test_automatic_replies_never_confirm_and_are_never_answered(
@@ -286,3 +294,89 @@ async def test_held_and_dropped_mail_gets_no_response(desk: Desk) -> None:
     await desk.send(request_message(sender="x@gmail.com", message_id="<g@gmail.com>"),
                     mail_from="x@gmail.com")  # fmt: skip
     assert desk.relay.received == []
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Automatic reply: Subpoena for subscriber information",
+        "Auto: Subpoena for subscriber information",
+        "Out of Office: Re: Subpoena for subscriber information",
+        "Autoreply: your message",
+        "[Auto-Reply] Subpoena",
+        "Abwesenheitsnotiz: Subpoena for subscriber information",
+        "AW: Automatische Antwort: Subpoena",
+        "Réponse automatique : Subpoena",
+        "Respuesta automática: Subpoena",
+        "Automatisch antwoord: Subpoena",
+    ],
+)
+async def test_an_auto_reply_known_by_its_subject_never_confirms(desk: Desk, subject: str) -> None:
+    """An out-of-office answer to the +TOKEN address, with none of the headers: its
+    subject is all that tells, and it must not open the case."""
+    await desk.send(request_message())
+    [response] = desk.relay.received
+    reply, rcpt = reply_to(
+        response, body="I am out of the office until Monday.",
+        subject=f"{subject} - {' '.join(str(response['Subject']).split())}",
+    )  # fmt: skip
+    await desk.send(reply, rcpt=rcpt)
+    case = await desk.case()
+    assert case["status"] == "awaiting_confirmation"
+    assert "automatic_reply" in case["messages"][1]["reasons"]
+    assert len(desk.relay.received) == 1  # and it is never answered
+
+
+async def test_an_unauthenticated_reply_with_the_token_does_not_confirm(desk: Desk) -> None:
+    await desk.send(request_message())
+    [response] = desk.relay.received
+    reply, rcpt = reply_to(response)
+    unauthenticated = reply.replace(b"Authentication-Results:", b"X-Forged-Results:", 1)
+    await desk.send(unauthenticated, rcpt=rcpt)
+    cases = await desk.app.store.list_cases()
+    request = next(c for c in cases if c["subject"].startswith("Subpoena"))
+    assert request["status"] == "awaiting_confirmation"
+
+
+async def test_unauthenticated_mail_never_joins_a_case_and_is_linked_apart(desk: Desk) -> None:
+    await desk.send(request_message())
+    [original] = await desk.app.store.list_cases()
+    follow = request_message(
+        message_id="<follow@fbi.gov>", subject="Re: Subpoena", authenticated=False,
+        body="Please also add @someone_else to the request.\n",
+    ).replace(b"Subject:", b"In-Reply-To: <req-1@fbi.gov>\nSubject:", 1)  # fmt: skip
+    await desk.send(follow)
+    case = await desk.case(original["id"])
+    assert [m["outcome"] for m in case["messages"]] == ["accepted"]
+    assert "related_message" in [e["code"] for e in case["events"]]
+    [held] = [c for c in await desk.app.store.list_cases() if c["id"] != original["id"]]
+    assert held["status"] == "held"
+    apart = await desk.case(held["id"])
+    assert "refers_to_case" in [e["code"] for e in apart["events"]]
+    assert apart["messages"][0]["sender_auth"] == "none"
+    assert case["messages"][0]["sender_auth"] == "pass"
+
+
+@pytest.mark.parametrize(
+    ("original", "follower", "joins", "cases"),
+    [
+        ("agent@usdoj.gov", "agent@doj.gov", False, 2),  # no dot boundary: two organisations
+        ("agent.smith@fbi.gov", "x@bi.gov", False, 1),  # (and bi.gov is dropped as a lookalike)
+        ("agent.smith@fbi.gov", "duty@cyber.fbi.gov", True, 1),  # same registrable domain
+        ("agent.smith@fbi.gov", "agent.smith@fbi.gov", True, 1),
+    ],
+)
+async def test_only_the_same_organisation_joins_a_case(
+    desk: Desk, original: str, follower: str, joins: bool, cases: int
+) -> None:
+    await desk.send(request_message(sender=original), mail_from=original)
+    [first] = await desk.app.store.list_cases()
+    follow = request_message(
+        sender=follower, message_id="<follow-org@x.gov>", subject="Re: Subpoena",
+        body="An addition to the request for @target_account.\n",
+    ).replace(b"Subject:", b"In-Reply-To: <req-1@fbi.gov>\nSubject:", 1)  # fmt: skip
+    await desk.send(follow, mail_from=follower)
+    case = await desk.case(first["id"])
+    outcomes = [m["outcome"] for m in case["messages"]]
+    assert outcomes == (["accepted", "followup"] if joins else ["accepted"])
+    assert len(await desk.app.store.list_cases()) == cases
