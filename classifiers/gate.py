@@ -35,6 +35,19 @@ def make_resolver(settings: AuthSettings) -> Resolver:
     return SystemResolver(settings.dns_timeout_seconds)
 
 
+def make_authenticator(settings: Settings, policy: DomainPolicy) -> SenderAuthenticator:
+    auth = settings.auth
+    return SenderAuthenticator(
+        org_domain=policy.registrable,
+        resolver=make_resolver(auth),
+        trusted_authserv_ids=auth.trusted_authserv_ids,
+        trusted_peers=auth.trusted_peers,
+        verify=auth.verify,
+        dns_timeout=auth.dns_timeout_seconds,
+        boundary_hosts=auth.boundary_hosts,
+    )
+
+
 @dataclass(frozen=True)
 class Explanation:
     """Everything the gate concluded about one address, for ``le-intake domains check``."""
@@ -64,17 +77,8 @@ class GateStage:
         policy = DomainPolicy(settings.le_policy)
         policy.warm_up()
         registry = AgencyRegistry.from_csv(extra_domains=settings.le_policy.allowed_domains)
-        auth = settings.auth
-        authenticator = SenderAuthenticator(
-            org_domain=policy.registrable,
-            resolver=make_resolver(auth),
-            trusted_authserv_ids=auth.trusted_authserv_ids,
-            trusted_peers=auth.trusted_peers,
-            verify=auth.verify,
-            dns_timeout=auth.dns_timeout_seconds,
-            boundary_hosts=auth.boundary_hosts,
-        )
-        return cls(policy, registry, authenticator, auth, settings.directory)
+        authenticator = make_authenticator(settings, policy)
+        return cls(policy, registry, authenticator, settings.auth, settings.directory)
 
     def _verdict(self, decision: Decision, code: str, message: str) -> Verdict:
         return Verdict(self.name, decision, code, message)
@@ -144,13 +148,16 @@ class GateStage:
         verdicts = []
         entry = next((e for e in self.directory if calling and calling in e.fax), None)
         if entry is not None:
-            ctx.agency = entry.agency
+            # A caller id is whatever the sending machine says: it names who the fax claims
+            # to be from, never the agency staff may take it for.
+            ctx.fax["claimed_agency"] = entry.agency
             verdicts.append(
                 self._verdict(
                     Decision.NOTE,
                     "fax_number_in_directory",
-                    f"The calling number {calling} is {entry.agency}'s in the trusted directory "
-                    f"(call back on {entry.phone}).",
+                    f"The fax claims to be from {entry.agency}: its calling number {calling} is "
+                    f"theirs in the trusted directory, but caller ids can be forged. Call back "
+                    f"on {entry.phone} to verify.",
                 )
             )
         else:

@@ -1,43 +1,30 @@
 """The fax stage: a fax's document is its request, so it is read (OCR) before it is removed.
 
 Two ways in: the provider webhook (the envelope's channel is ``fax-webhook``) and email
-from a configured fax-gateway sender (``fax-email``). The document's text becomes the body
+from a configured fax-gateway sender (``fax-email``) whose domain authenticates it (an
+aligned DKIM or SPF pass, as the gate asks of any sender): a forged gateway From is
+ordinary mail. The document's text becomes the body
 that the rest of the road reads (emergency cover sheet, identifiers, facts); the document
 itself is then removed like any attachment, its hash kept.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import phonenumbers
-
+from classifiers.auth import AuthStatus, SenderAuthenticator
+from classifiers.domains import DomainPolicy
+from classifiers.gate import make_authenticator
 from config.settings import FaxSettings, Settings
 from ingest.attachments import _payload_bytes
 from ingest.context import MessageContext
-from ingest.headers import first_address
+from ingest.headers import domain_of, first_address
 from ingest.mime import content_type, layout
 from ingest.ocr import OcrError, is_fax_document, ocr_document
 from ingest.quotes import quoted_spans
 from ingest.text import normalise
 from ingest.verdicts import Decision, Verdict
-
-_FAX_FROM = re.compile(r"(?:fax|caller id|from)[^0-9+]{0,20}(\+?[\d][\d ().-]{6,20}\d)", re.I)
-
-
-def calling_number(text: str, region: str = "US") -> str | None:
-    """The sending fax number as E.164, from a gateway's subject or body."""
-    for match in _FAX_FROM.finditer(text):
-        try:
-            number = phonenumbers.parse(match.group(1), region)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_possible_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return None
-
 
 @dataclass
 class FaxStage:
@@ -47,29 +34,51 @@ class FaxStage:
     name: str = "fax"
     runs_after_drop: bool = True
 
+    # Verifies that gateway mail really comes from the gateway (None: no gateways).
+    authenticator: SenderAuthenticator | None = None
+
     @classmethod
     def from_settings(cls, settings: Settings) -> FaxStage:
-        return cls(settings.fax)
+        authenticator = None
+        if settings.fax.enabled and settings.fax.gateway_senders:
+            authenticator = make_authenticator(settings, DomainPolicy(settings.le_policy))
+        return cls(settings.fax, authenticator=authenticator)
 
-    def _channel(self, ctx: MessageContext) -> str | None:
+    def _channel(self, ctx: MessageContext) -> tuple[str | None, list[Verdict]]:
         if ctx.envelope.channel == "fax-webhook":
-            return "fax-webhook"
+            return "fax-webhook", []
         _, address = first_address(ctx.headers.from_header)
-        if self.settings.enabled and address and address in self.settings.gateway_senders:
-            return "fax-email"
-        return None
+        if not (self.settings.enabled and address and address in self.settings.gateway_senders):
+            return None, []
+        # A From line is not proof: only mail the gateway's domain authenticates is a fax
+        # (else it is ordinary mail and the gate decides on it like any other).
+        status = AuthStatus.NONE
+        if self.authenticator is not None and ctx.message is not None and not ctx.headers.ambiguity:
+            domain = domain_of(address)
+            status = self.authenticator.authenticate(
+                ctx.raw, ctx.message, ctx.envelope, domain
+            ).status
+        if status is AuthStatus.PASS:
+            return "fax-email", []
+        return None, [
+            Verdict(
+                self.name,
+                Decision.NOTE,
+                "fax_gateway_unauthenticated",
+                f"The From names the fax gateway {address}, but its domain is not "
+                f"authenticated ({status.value}): read as ordinary mail.",
+            )
+        ]
 
     def __call__(self, ctx: MessageContext) -> Sequence[Verdict]:
-        channel = self._channel(ctx)
+        channel, refused = self._channel(ctx)
         if channel is None or ctx.message is None:
-            return []
+            return refused
         ctx.channel = channel
-        extra = ctx.envelope.extra
+        # Only the signed webhook's fields say who called: a gateway's Subject or body is
+        # text anyone can type, so a fax-email has no calling number.
+        extra = ctx.envelope.extra if channel == "fax-webhook" else {}
         ctx.fax = {k: v for k, v in extra.items() if k in ("calling", "called", "fax_id", "pages")}
-        if "calling" not in ctx.fax:
-            found = calling_number(f"{ctx.headers.subject}\n{ctx.body_text[:2000]}")
-            if found:
-                ctx.fax["calling"] = found
         documents = [
             part
             for part in layout(ctx.message).attachments

@@ -165,7 +165,10 @@ async def test_signed_tiff_fax_becomes_a_held_case_with_identifiers_and_a_page(
     assert case["channel"] == "fax-webhook"
     assert case["status"] == "held"  # no authenticated sender: staff call back first
     assert case["emergency"] is True  # the cover sheet reads "Emergency Disclosure Request"
-    assert case["agency"] == "Texas DPS Criminal Investigations"  # calling number matched
+    # the calling number is the directory's, but a caller id is a claim, not the agency
+    assert case["agency"] is None
+    claim = next(e for e in case["events"] if e["code"] == "fax_number_in_directory")
+    assert "claims to be from Texas DPS Criminal Investigations" in claim["detail"]
     subjects = {(i["kind"], i["value"]) for i in case["identifiers"] if i["role"] == "subject"}
     assert {
         ("username", "lonestar_tips"),
@@ -256,6 +259,10 @@ async def test_size_page_and_type_limits(fax_desk: FaxDesk) -> None:
 
 async def test_fax_gateway_email_is_ocrd_like_a_fax(fax_desk: FaxDesk) -> None:
     msg = EmailMessage()
+    # as the boundary MTA hands it over: the gateway's own domain authenticated
+    msg["Authentication-Results"] = (
+        "le-intake.local; dkim=pass header.d=efax.example; dmarc=pass header.from=efax.example"
+    )
     msg["From"] = "eFax Service <fax-gateway@efax.example>"
     msg["To"] = REQUEST_ADDRESS
     msg["Subject"] = "New fax from +1 512-424-2999, 1 page"
@@ -280,7 +287,10 @@ async def test_fax_gateway_email_is_ocrd_like_a_fax(fax_desk: FaxDesk) -> None:
     assert case["channel"] == "fax-email"
     assert case["status"] == "held"
     assert case["emergency"] is True
-    assert case["agency"] == "Texas DPS Criminal Investigations"
+    # the number in the Subject is text anyone can type: no calling number, no agency
+    assert case["agency"] is None
+    assert case["sender"] == "fax:unknown"
+    assert "fax_number_in_directory" not in case["messages"][0]["reasons"]
     assert ("username", "lonestar_tips") in {(i["kind"], i["value"]) for i in case["identifiers"]}
     assert case["messages"][0]["attachments_removed"][0]["filename"] == "fax-1.pdf"
 
@@ -289,3 +299,45 @@ def test_webhook_without_a_secret_is_closed(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     assert settings.fax.webhook_secret is None  # the demo config: 503 until configured
     assert SystemClock().now()  # (clock seam used by the webhook's replay window)
+
+
+@pytest.mark.parametrize(
+    "auth_header",
+    [
+        None,  # a bare forged From, from any MAIL FROM
+        "le-intake.local; dkim=pass header.d=attacker.example; dmarc=fail header.from=efax.example",
+    ],
+)
+async def test_a_forged_fax_gateway_from_is_ordinary_mail(
+    fax_desk: FaxDesk, auth_header: str | None
+) -> None:
+    """Anyone can write From: fax-gateway@efax.example: without the gateway's domain
+    authenticated, the mail is not a fax, the gate decides (efax.example is no agency),
+    and the number typed into the Subject names no agency and pages nobody."""
+    msg = EmailMessage()
+    if auth_header:
+        msg["Authentication-Results"] = auth_header
+    msg["From"] = "eFax Service <fax-gateway@efax.example>"
+    msg["To"] = REQUEST_ADDRESS
+    msg["Subject"] = "New fax from +1 512-424-2999, 1 page: Emergency Disclosure Request"
+    msg["Message-ID"] = "<forged-fax@attacker.example>"
+    msg.set_content("You have received a 1 page fax. See the attachment.\n")
+    msg.add_attachment(
+        pdf_bytes([render_page(REQUEST_LINES)]),
+        maintype="application",
+        subtype="pdf",
+        filename="fax-1.pdf",
+    )
+
+    def go() -> None:
+        with smtplib.SMTP("127.0.0.1", fax_desk.smtp_port, timeout=30) as client:
+            client.sendmail("anyone@attacker.example", [REQUEST_ADDRESS], msg.as_bytes())
+
+    await asyncio.to_thread(go)
+    await fax_desk.process()
+    assert await fax_desk.app.store.list_cases() == []
+    [row] = await fax_desk.app.store.messages_by_message_id("<forged-fax@attacker.example>")
+    assert row.outcome == "dropped"
+    assert row.channel == "email"
+    assert {"fax_gateway_unauthenticated", "non_le_domain"} <= set(row.reasons)
+    assert fax_desk.hooks.pages == []
