@@ -40,6 +40,24 @@ class SmtpSettings(_Section):
     # Refusing either loses a request with a permanent 500, so by default a "line" may be
     # as long as a whole message.
     max_line_bytes: int = 25 * 1024 * 1024
+    # Hostile clients (RFC 5321 §4.5.3; ingest/smtp.py). Command lines are capped apart
+    # from DATA lines (RFC: 512 octets; room here for long parameters).
+    max_command_line_bytes: int = Field(default=4096, ge=512)
+    # Sessions one untrusted address (IPv6: one /64) may hold; auth.trusted_peers are exempt.
+    max_sessions_per_peer: int = Field(default=10, ge=1)
+    # Share of max_sessions (rounded down) that only auth.trusted_peers may use.
+    trusted_reserved_share: float = Field(default=0.2, ge=0.0, le=1.0)
+    # Per session, each of NOOP RSET HELP VRFY EXPN HELO EHLO STARTTLS AUTH (untrusted peers).
+    command_call_limit: int = Field(default=20, ge=1)
+    max_session_seconds: float = Field(default=1800.0, gt=0)
+    # RFC 5321 §4.5.3.2: the longest pause between blocks of DATA, and all of DATA.
+    data_block_timeout_seconds: float = Field(default=180.0, gt=0)
+    final_dot_timeout_seconds: float = Field(default=600.0, gt=0)
+    max_recipients: int = Field(default=100, ge=1)
+    # Header blocks two parsers read two ways (bare CR, mixed CRLF/LF, non-field lines) are
+    # always refused (550). True also refuses a header block that ends every line in bare
+    # LF, as Postfix's smtpd_forbid_bare_newline; off by default: LF-only senders exist.
+    strict_header_newlines: bool = False
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
 
