@@ -24,6 +24,7 @@ from cases.models import (
     Case,
     CaseStatus,
     ConfirmationToken,
+    DomainDecision,
     Event,
     IdentifierRecord,
     MessageRecord,
@@ -39,6 +40,14 @@ if TYPE_CHECKING:
     from replies.conversation import Conversation
 
 _ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+async def domain_decisions(engine: AsyncEngine) -> dict[str, str]:
+    """Operators' verified decisions on sender domains (``le-intake domains allow|deny``):
+    domain → "allow" or "deny", read when the road is built."""
+    async with engine.connect() as connection:
+        rows = await connection.execute(select(DomainDecision.domain, DomainDecision.decision))
+        return {domain: decision for domain, decision in rows}
 
 
 def new_case_id(now: datetime) -> str:
@@ -366,6 +375,27 @@ class CaseStore:
             created_at=now,
             updated_at=now,
         )
+
+    async def decide_domain(self, domain: str, decision: str, reason: str, by: str) -> None:
+        """Record an operator's verified decision on a sender domain, with its audit event;
+        the latest decision for a domain replaces the earlier one."""
+        assert decision in ("allow", "deny")
+        async with self.sessions() as session, session.begin():
+            now = self.clock.now()
+            await session.merge(
+                DomainDecision(
+                    domain=domain, decision=decision, reason=reason, decided_by=by, decided_at=now
+                )
+            )
+            session.add(
+                Event(
+                    at=now,
+                    kind="policy",
+                    code={"allow": "domain_allowed", "deny": "domain_denied"}[decision],
+                    actor=by,
+                    detail=f"{domain}: {reason}",
+                )
+            )
 
     # -- reading ---------------------------------------------------------------------
     async def messages_by_message_id(self, message_id: str) -> list[MessageRecord]:

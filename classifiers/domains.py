@@ -27,6 +27,31 @@ class DomainDecision:
     code: str
     explanation: str
     lookalike: bool = False
+    # Government, but of a kind nobody vouches for: held for staff to verify.
+    verify: bool = False
+
+
+# Every state, DC and the territories: ``<agency>.state.<st>.us`` is state government.
+US_STATES = frozenset({
+    "al", "ak", "az", "ar", "ca", "co", "ct", "de", "fl", "ga", "hi", "id", "il", "in", "ia",
+    "ks", "ky", "la", "me", "md", "ma", "mi", "mn", "ms", "mo", "mt", "ne", "nv", "nh", "nj",
+    "nm", "ny", "nc", "nd", "oh", "ok", "or", "pa", "ri", "sc", "sd", "tn", "tx", "ut", "vt",
+    "va", "wa", "wv", "wi", "wy", "dc", "pr", "gu", "vi", "as", "mp",
+})  # fmt: skip
+# RFC 1480's locality types under ``<locality>.<st>.us``: city, county, town, village and
+# their kin (``police.ci.austin.tx.us``, ``sheriff.co.fairfax.va.us``).
+US_LOCALITY_TYPES = frozenset({"ci", "co", "city", "cnty", "town", "vil", "twp", "dst", "cog"})
+# An LDH label (RFC 1123); non-ASCII labels are judged as homoglyphs instead.
+_LDH = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def ldh_domain(domain: str) -> bool:
+    """Every ASCII label is letters, digits and inner hyphens: ``evil.example%fbi.gov`` or
+    ``fbi.gov_`` is no host name, whatever a parser makes of it."""
+    labels = domain.lower().split(".")
+    return all(
+        label and (_LDH.fullmatch(label) is not None or not label.isascii()) for label in labels
+    )
 
 
 def _ascii_label_ok(label: str) -> bool:
@@ -61,7 +86,11 @@ def within(domain: str, parent: str) -> bool:
 class DomainPolicy:
     def __init__(self, settings: LEPolicySettings) -> None:
         self.allowed_suffixes = tuple(settings.allowed_suffixes)
-        self.allowed_domains = frozenset(settings.allowed_domains)
+        self.agency_domains = frozenset(settings.agency_domains)
+        # Agency domains, shipped or added by operators: the apex and its subdomains.
+        self.allowed_domains = frozenset(settings.allowed_domains) | self.agency_domains
+        self.us_state_domains = settings.us_state_domains
+        self.us_locality = settings.us_locality
         self.denied_domains = frozenset(settings.denied_domains)
         words = {w for w in settings.agency_words}
         tokens = {w for w in words if " " not in w}
@@ -96,6 +125,14 @@ class DomainPolicy:
         domain = domain.strip().strip(".").lower()
         if not domain or "." not in domain:
             return DomainDecision(domain, domain, False, "no_sender_domain", "No usable domain.")
+        if not ldh_domain(domain):
+            return DomainDecision(
+                domain,
+                domain,
+                False,
+                "invalid_domain",
+                "The domain has a label that is not a host name (letters, digits, hyphens).",
+            )
         registrable = self.registrable(domain)
         for denied in self.denied_domains:
             if within(domain, denied):
@@ -124,6 +161,9 @@ class DomainPolicy:
             return DomainDecision(
                 domain, registrable, True, "le_domain", f"{domain} is under the .{le_match} suffix."
             )
+        us = self._us_government(labels)
+        if us is not None and all(_ascii_label_ok(label) for label in labels):
+            return DomainDecision(domain, registrable, *us)
         lookalike = self.imitates_le(domain, registrable)
         return DomainDecision(
             domain,
@@ -134,6 +174,28 @@ class DomainPolicy:
             + (" and imitates one." if lookalike else "."),
             lookalike=lookalike,
         )
+
+    def _us_government(self, labels: list[str]) -> tuple[bool, str, str, bool, bool] | None:
+        """(allowed, code, explanation, lookalike, verify) for the .us government
+        namespaces (RFC 1480), or None for any other domain."""
+        if len(labels) < 4 or labels[-1] != "us" or labels[-2] not in US_STATES:
+            return None
+        state = labels[-2]
+        if labels[-3] == "state" and self.us_state_domains:
+            return True, "le_domain", f"state.{state}.us is US state government.", False, False
+        if labels[-4] in US_LOCALITY_TYPES:
+            namespace = ".".join(labels[-4:])
+            if self.us_locality == "allow":
+                return True, "le_domain", f"{namespace} is US local government.", False, False
+            return (
+                True,
+                "local_government_domain",
+                f"{namespace} is the US locality namespace (county or city government): "
+                "held for staff to verify the agency.",
+                False,
+                True,
+            )
+        return None
 
     def imitates_le(self, domain: str, registrable: str) -> bool:
         """A non-LE domain carrying LE labels: ``fbi.gov.example.com``, ``fbi-gov.com``,

@@ -99,7 +99,8 @@ class GateStage:
                 near = seen_as  # a homoglyph spelling of a known domain imitates it
         verdicts: list[Verdict] = []
         if decision.allowed and near is None:
-            verdicts.append(self._verdict(Decision.PASS, decision.code, decision.explanation))
+            kind = Decision.HOLD if decision.verify else Decision.PASS
+            verdicts.append(self._verdict(kind, decision.code, decision.explanation))
             return decision, near, verdicts
         if decision.allowed:  # under an LE suffix, but a typo of a registered agency
             verdicts.append(

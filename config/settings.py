@@ -127,15 +127,37 @@ class RetentionSettings(_Section):
 class LEPolicySettings(_Section):
     """Which sender domains count as law enforcement (first version; [gate] deepens it)."""
 
+    # Public suffixes under which agencies register: subdomains only (``fbi.gov``, never
+    # ``gov`` itself).
     allowed_suffixes: tuple[str, ...] = ()
+    # Agencies' own domains, shipped and reviewed: the apex and its subdomains
+    # (``garda.ie``, ``politie.nl``, ``polizei.nrw.de``).
+    agency_domains: tuple[str, ...] = ()
+    # Agencies on ordinary domains, added by operators after verification (apex and
+    # subdomains); ``le-intake domains allow`` records more in the case store.
     allowed_domains: tuple[str, ...] = ()
     denied_domains: tuple[str, ...] = ()
     agency_words: tuple[str, ...] = ()
+    # US state government: ``<agency>.state.<st>.us`` for every state, DC and territory.
+    us_state_domains: bool = True
+    # The US locality namespace (``co.<county>.<st>.us``, ``ci.<city>.<st>.us``, …):
+    # county and city government, whose registration is checked by nobody we know of:
+    # "hold" keeps its mail for staff to verify, "allow" treats it as law enforcement.
+    us_locality: str = "hold"
 
-    @field_validator("allowed_suffixes", "allowed_domains", "denied_domains", "agency_words")
+    @field_validator(
+        "allowed_suffixes", "agency_domains", "allowed_domains", "denied_domains", "agency_words"
+    )
     @classmethod
     def _normalise(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(v.strip().strip(".").lower() for v in value if v.strip())
+
+    @field_validator("us_locality")
+    @classmethod
+    def _locality(cls, value: str) -> str:
+        if value not in ("hold", "allow"):
+            raise ValueError("must be hold or allow")
+        return value
 
 
 class AuthSettings(_Section):
@@ -320,6 +342,23 @@ def merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def with_domain_decisions(settings: Settings, decisions: Mapping[str, str]) -> Settings:
+    """The settings with operators' recorded domain decisions added to the policy (a deny
+    still wins over every allow)."""
+    if not decisions:
+        return settings
+    policy = settings.le_policy
+    allowed = tuple(d for d, v in sorted(decisions.items()) if v == "allow")
+    denied = tuple(d for d, v in sorted(decisions.items()) if v == "deny")
+    merged = policy.model_copy(
+        update={
+            "allowed_domains": tuple(dict.fromkeys((*policy.allowed_domains, *allowed))),
+            "denied_domains": tuple(dict.fromkeys((*policy.denied_domains, *denied))),
+        }
+    )
+    return settings.model_copy(update={"le_policy": merged})
 
 
 def load_settings(

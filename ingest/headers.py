@@ -83,6 +83,9 @@ def first_address(value: str) -> tuple[str, str]:
         local, at, domain = address.partition("@")
         if not (at and local and "@" not in domain and _DOMAIN.match(domain)):
             return decoded(name), ""
+        if any(c.isascii() and not (c.isalnum() or c in "-.") for c in domain):
+            # evil.example%fbi.gov: a relay-path trick, no host name
+            return decoded(name), ""
         return decoded(name), address
     return "", ""
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from cases.db import make_engine, upgrade
-from cases.repository import CaseStore
-from config.settings import Settings
+from cases.repository import CaseStore, domain_decisions
+from config.settings import Settings, with_domain_decisions
 from ingest.analysis import InlineAnalyser
 from ingest.processor import Processor
 from ingest.replay import envelope_for, iter_sources, replay_in_process, replay_over_smtp
@@ -26,9 +26,11 @@ async def run_replay(
     clock = SystemClock()
     engine = make_engine(settings.database_url)
     reports: list[dict[str, Any]] = []
-    analyser = InlineAnalyser(settings) if smtp_target is None else None
+    analyser = None
     try:
         await upgrade(engine)
+        settings = with_domain_decisions(settings, await domain_decisions(engine))
+        analyser = InlineAnalyser(settings) if smtp_target is None else None
         # Replay pages nobody (alerts go to the network); the rest of the road is the same.
         store = CaseStore(
             engine, clock, Conversation(settings, clock), blocked_senders=settings.blocked_senders

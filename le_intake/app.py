@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.dispatcher import AlertBook, AlertDispatcher
 from cases.db import make_engine, upgrade
-from cases.repository import CaseStore
+from cases.repository import CaseStore, domain_decisions
 from cases.retention import purge
-from config.settings import Settings
+from config.settings import Settings, with_domain_decisions
 from ingest.analysis import Analyser, PoolAnalyser, make_analyser
 from ingest.fax_webhook import FaxWebhook
 from ingest.processor import Processor
@@ -71,6 +71,8 @@ async def build_app(
     await asyncio.to_thread(Path(settings.data_dir).mkdir, parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     await upgrade(engine)
+    # operators' verified domain decisions join the policy every part is built with
+    settings = with_domain_decisions(settings, await domain_decisions(engine))
     conversation = Conversation(settings, clock)
     alert_book = AlertBook(settings, clock)
     store = CaseStore(engine, clock, conversation, alert_book, settings.blocked_senders)

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from cases.db import make_engine, upgrade
 from cases.repository import CaseStore
-from config.settings import Settings, load_settings, merge
+from config.settings import Settings, load_settings, merge, with_domain_decisions
 from le_intake import __version__, logs
 from le_intake.clock import SystemClock
 
@@ -140,6 +140,16 @@ def cases_show(settings: Settings, case_id: str, as_json: bool) -> None:
     console.print(
         f"agency {data['agency'] or '(unknown)'}  sender {auth}  channel {data['channel']}"
     )
+    messages = Table("received", "from", "authentication", "outcome", "subject")
+    for m in data["messages"]:
+        messages.add_row(
+            m["received_at"][:19],
+            m["from"],
+            {"pass": "authenticated"}.get(m["sender_auth"] or "", "UNVERIFIED"),
+            m["outcome"],
+            m["subject"][:60],
+        )
+    console.print(messages)
     ids = Table("kind", "value", "role", "found by")
     for i in data["identifiers"]:
         ids.add_row(i["kind"], i["value"], i["role"], f"{i['recognizer']}/{i['pattern']}")
@@ -247,6 +257,7 @@ def domains_check(settings: Settings, address: str, display_name: str, as_json: 
     the message). Exit code 0 when the domain is law enforcement, 1 when it is not."""
     from classifiers.gate import GateStage
 
+    settings = with_domain_decisions(settings, _recorded_decisions(settings))
     explanation = GateStage.from_settings(settings).explain(address.strip(), display_name)
     decision = explanation.decision
     allowed = decision.allowed and not any(v.decision.value == "drop" for v in explanation.verdicts)
@@ -274,6 +285,57 @@ def domains_check(settings: Settings, address: str, display_name: str, as_json: 
             click.echo(f"  {v.decision.value:5} {v.code}: {v.message}")
         click.echo("  (sender authentication is checked per message: DKIM/SPF alignment)")
     sys.exit(0 if allowed else 1)
+
+
+def _recorded_decisions(settings: Settings) -> dict[str, str]:
+    """Operators' domain decisions from the configured store; none when its SQLite file
+    does not exist yet (nothing is created just to look)."""
+    from sqlalchemy.engine import make_url
+
+    from cases.repository import domain_decisions
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
+        return {}
+    decisions: dict[str, str] = _run(_with_store(settings, lambda s: domain_decisions(s.engine)))
+    return decisions
+
+
+def _decide_domain(settings: Settings, domain: str, decision: str, reason: str, by: str) -> None:
+    from classifiers.domains import ldh_domain
+
+    domain = domain.strip().strip(".").lower()
+    if "." not in domain or "@" in domain or not ldh_domain(domain):
+        raise click.ClickException(f"{domain!r} is not a domain name")
+    if not reason.strip() or not by.strip():
+        raise click.ClickException("--reason and --by are required: the decision is audited")
+    _run(_with_store(settings, lambda s: s.decide_domain(domain, decision, reason, by)))
+    verb = "allowed as an agency domain" if decision == "allow" else "denied"
+    click.echo(
+        f"{domain} {verb} (by {by}: {reason}); recorded with an audit event. "
+        "Replay and `domains check` use it now; a running `le-intake serve` from its next start."
+    )
+
+
+@domains.command("allow")
+@click.argument("domain")
+@click.option("--reason", required=True, help="How the agency was verified.")
+@click.option("--by", "by", required=True, help="Who verified it.")
+@click.pass_obj
+def domains_allow(settings: Settings, domain: str, reason: str, by: str) -> None:
+    """Record that DOMAIN (and its subdomains) is a verified agency's: for agencies on
+    ordinary domains, without editing the TOML policy."""
+    _decide_domain(settings, domain, "allow", reason, by)
+
+
+@domains.command("deny")
+@click.argument("domain")
+@click.option("--reason", required=True, help="Why (compromised, retired, fraudulent).")
+@click.option("--by", "by", required=True, help="Who decided it.")
+@click.pass_obj
+def domains_deny(settings: Settings, domain: str, reason: str, by: str) -> None:
+    """Record that mail from DOMAIN (and its subdomains) is dropped, whatever else says."""
+    _decide_domain(settings, domain, "deny", reason, by)
 
 
 @domains.command("lookalikes")
@@ -332,6 +394,8 @@ def replay(
     """
     from ingest.replay_run import run_replay
 
+    # The configured store's domain decisions hold for a scratch replay too.
+    settings = with_domain_decisions(settings, _recorded_decisions(settings))
     with tempfile.TemporaryDirectory(prefix="le-intake-replay-") as scratch:
         overrides: dict[str, Any] = {
             "outbox": {"transport": "folder", "folder": settings.outbox.folder}

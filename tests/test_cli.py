@@ -120,3 +120,62 @@ def test_cases_show_as_a_table(env: dict[str, str]) -> None:
     assert case_id in out
     assert "authenticated" in out
     assert "fact" in out
+
+
+def test_domains_allow_and_deny_are_recorded_audited_and_used(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """An agency on an ordinary domain, verified by an operator, is allowed without
+    editing TOML; a deny wins; both are audit events; replay and `domains check` use them."""
+    assert run(env, "domains", "check", "det@sheriff-county.org")[0] == 1
+    why = "called the duty desk on the published number"
+    code, out = run(env, "domains", "allow", "Sheriff-County.org", "--reason", why, "--by", "dana")
+    assert code == 0, out
+    code, out = run(env, "domains", "check", "det@cid.sheriff-county.org", "--json")
+    assert code == 0, out
+    assert json.loads(out)["law_enforcement"] is True
+
+    request = (
+        "Authentication-Results: le-intake.local; dkim=pass header.d=sheriff-county.org;"
+        " dmarc=pass header.from=sheriff-county.org\r\n"
+        "From: Detective <det@sheriff-county.org>\r\nTo: lawenforcement@example-platform.com\r\n"
+        "Subject: Subpoena for subscriber information\r\nMessage-ID: <sc-1@sheriff-county.org>\r\n"
+        "\r\nPlease produce subscriber information for @target_account.\r\n"
+    )
+    (tmp_path / "mail").mkdir()
+    (tmp_path / "mail" / "one.eml").write_text(request)
+    report = tmp_path / "r.jsonl"
+    code, out = run(env, "replay", str(tmp_path / "mail"), "--report-json", str(report))
+    assert code == 0, out
+    assert json.loads(report.read_text())["outcome"] == "accepted"
+
+    code, out = run(env, "domains", "deny", "sheriff-county.org",
+                    "--reason", "mailbox compromised", "--by", "lee")  # fmt: skip
+    assert code == 0, out
+    assert run(env, "domains", "check", "det@sheriff-county.org")[0] == 1
+    code, out = run(env, "replay", str(tmp_path / "mail"), "--report-json", str(report))
+    row = json.loads(report.read_text())
+    assert (row["outcome"], "denied_domain" in row["reasons"]) == ("dropped", True)
+
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "cases.db") as db:
+        events = db.execute(
+            "SELECT code, actor, detail FROM events WHERE kind = 'policy' ORDER BY id"
+        ).fetchall()
+    assert [(c, a) for c, a, _ in events] == [("domain_allowed", "dana"), ("domain_denied", "lee")]
+    assert "sheriff-county.org" in events[0][2]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["domains", "allow", "evil.example%fbi.gov", "--reason", "x", "--by", "y"],
+        ["domains", "allow", "agent@fbi.gov", "--reason", "x", "--by", "y"],
+        ["domains", "allow", "example.org", "--reason", " ", "--by", "y"],
+        ["domains", "deny", "example.org", "--by", "y"],  # --reason is required
+    ],
+)
+def test_domain_decisions_refuse_bad_input(env: dict[str, str], args: list[str]) -> None:
+    code, _ = run(env, *args)
+    assert code != 0

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from classifiers.domains import DomainPolicy
+from classifiers.domains import US_STATES, DomainPolicy, within
 from config.settings import LEPolicySettings, load_settings
 
 
@@ -209,3 +209,86 @@ def test_decide_never_touches_the_network(monkeypatch: pytest.MonkeyPatch) -> No
     assert fresh.decide("a.b.example.co.uk").registrable == "example.co.uk"
     assert fresh.decide("fbi.gov.example.com").lookalike is True
     assert attempts == []
+
+
+DEMO = load_settings(environ={}).le_policy
+
+
+@pytest.mark.parametrize("entry", DEMO.agency_domains)
+def test_every_shipped_agency_domain_is_allowed_at_its_apex_and_below(
+    policy: DomainPolicy, entry: str
+) -> None:
+    for domain in (entry, f"cyber.{entry}"):
+        decision = policy.decide(domain)
+        assert decision.allowed is True, decision
+        assert decision.code == "le_domain"
+        assert decision.lookalike is False
+
+
+@pytest.mark.parametrize("entry", DEMO.allowed_suffixes)
+def test_every_shipped_public_suffix_allows_subdomains_only(
+    policy: DomainPolicy, entry: str
+) -> None:
+    assert policy.decide(f"agency.{entry}").allowed is True
+    # nobody mails from the suffix itself, unless it lies under another (pnn.police.uk)
+    under_another = any(within(entry, o) and o != entry for o in DEMO.allowed_suffixes)
+    assert policy.decide(entry).allowed is under_another
+
+
+def test_the_agency_domains_are_not_public_suffixes() -> None:
+    assert not set(DEMO.agency_domains) & set(DEMO.allowed_suffixes)
+
+
+@pytest.mark.parametrize("state", sorted(US_STATES))
+def test_us_state_government_is_law_enforcement(policy: DomainPolicy, state: str) -> None:
+    decision = policy.decide(f"oag.state.{state}.us")
+    assert decision.allowed is True
+    assert decision.code == "le_domain"
+    assert decision.verify is False
+    assert policy.decide(f"state.{state}.us").allowed is False  # the namespace itself
+
+
+@pytest.mark.parametrize(
+    "domain",
+    ["co.fairfax.va.us", "sheriff.co.fairfax.va.us", "police.ci.austin.tx.us",
+     "pd.town.vail.co.us", "ci.santa-fe.nm.us"],
+)  # fmt: skip
+def test_us_localities_are_held_for_verification_never_dropped(
+    policy: DomainPolicy, domain: str
+) -> None:
+    decision = policy.decide(domain)
+    assert decision.allowed is True
+    assert decision.verify is True
+    assert decision.code == "local_government_domain"
+
+
+def test_us_localities_can_be_allowed_outright() -> None:
+    settings = DEMO.model_copy(update={"us_locality": "allow"})
+    decision = DomainPolicy(settings).decide("sheriff.co.fairfax.va.us")
+    assert (decision.allowed, decision.verify, decision.code) == (True, False, "le_domain")
+
+
+@pytest.mark.parametrize(
+    "domain",
+    ["k12.va.us", "school.k12.va.us", "example.us", "state.va.us.example.com", "co.zz.us"],
+)
+def test_other_us_names_are_not_government(policy: DomainPolicy, domain: str) -> None:
+    decision = policy.decide(domain)
+    assert decision.allowed is False or decision.code != "local_government_domain"
+    assert decision.verify is False
+
+
+@pytest.mark.parametrize(
+    "domain", ["evil.example%fbi.gov", "fbi.gov_", "a!b.gov", "-fbi.gov", "fbi-.gov", "x..gov"]
+)
+def test_non_ldh_labels_are_refused(policy: DomainPolicy, domain: str) -> None:
+    decision = policy.decide(domain)
+    assert decision.allowed is False
+    assert decision.code == "invalid_domain"
+
+
+def test_a_percent_hack_address_is_no_mailbox() -> None:
+    from ingest.headers import first_address
+
+    assert first_address("Agent <agent@evil.example%fbi.gov>") == ("Agent", "")
+    assert first_address("Agent <agent@fbi.gov>") == ("Agent", "agent@fbi.gov")

@@ -92,6 +92,10 @@ def ar(result: str) -> list[tuple[str, str]]:
     return [("Authentication-Results", result)]
 
 
+def ar_pass(domain: str) -> list[tuple[str, str]]:
+    return ar(f"le-intake.local; dkim=pass header.d={domain}; dmarc=pass header.from={domain}")
+
+
 def signed(raw: bytes, domain: str, length: bool = False) -> bytes:
     signature = dkim.sign(
         raw, b"sel", domain.encode(), PRIVATE_PEM,
@@ -187,6 +191,22 @@ CATALOGUE = [
             lambda: signed_without_from(message(), "fbi.gov"), "dropped",
             ("sender_auth_failed",), peer=OUTSIDE_PEER, mail_from="bounce@relay.example",
             absent=("sender_authenticated",)),
+    Variant("a real agency at the apex of its own domain (garda.ie)",
+            lambda: message("Garda <liaison@garda.ie>", extra=ar_pass("garda.ie")),
+            "accepted", ("le_domain", "sender_authenticated"), mail_from="liaison@garda.ie"),
+    Variant("a German state police apex (polizei.nrw.de)",
+            lambda: message("Kripo <k11@polizei.nrw.de>", extra=ar_pass("polizei.nrw.de")),
+            "accepted", ("le_domain", "sender_authenticated"), mail_from="k11@polizei.nrw.de"),
+    Variant("a state attorney general on oag.state.va.us",
+            lambda: message("AAG <aag@oag.state.va.us>", extra=ar_pass("oag.state.va.us")),
+            "accepted", ("le_domain", "sender_authenticated"), mail_from="aag@oag.state.va.us"),
+    Variant("a county sheriff in the .us locality namespace: held, never dropped",
+            lambda: message("Sheriff <d@sheriff.co.fairfax.va.us>",
+                            extra=ar_pass("sheriff.co.fairfax.va.us")),
+            "held", ("local_government_domain", "sender_authenticated"),
+            mail_from="d@sheriff.co.fairfax.va.us"),
+    Variant("a %-hack domain that is no host name", lambda: raw_from("agent@evil.example%fbi.gov"),
+            "dropped", ("no_sender_domain",), mail_from="x@evil.example"),
     Variant("two From headers", lambda: raw_from("a@fbi.gov", extra="From: b@gmail.com\r\n"),
             "dropped", ("multiple_from",)),
     Variant("two mailboxes in one From", lambda: message("a@fbi.gov, b@gmail.com"),
