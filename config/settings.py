@@ -260,6 +260,8 @@ class FaxSettings(_Section):
     signature_header: str = "X-Fax-Signature"
     timestamp_tolerance_seconds: float = 300.0
     max_bytes: int = 20 * 1024 * 1024
+    # The whole body must arrive within this time (a trickling sender gets 408).
+    read_timeout_seconds: float = Field(default=120.0, gt=0)
     max_pages: int = 30
     # Email from these addresses is a fax delivered by an e-fax service: its PDF/TIFF
     # attachment is the request and is OCR'd before being removed like any attachment.

@@ -11,6 +11,7 @@ fax id seen before is answered 200 again without a second spool item.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import hashlib
 import hmac
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
+from aiohttp.http_exceptions import HttpProcessingError
 from sqlalchemy.exc import IntegrityError
 
 from cases.models import FaxReceipt
@@ -35,6 +37,9 @@ log = logging.getLogger("le_intake.fax")
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 _NUMBER = re.compile(r"^\+?[0-9 ().-]{3,32}$")
+_READ_CHUNK = 256 * 1024
+_LINGER_BYTES = 1024 * 1024
+_LINGER_SECONDS = 1.0
 
 
 class FaxRejected(Exception):
@@ -63,6 +68,64 @@ def verify_signature(
     expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     if not hmac.compare_digest(expected.hexdigest(), fields.get("v1", "")):
         raise FaxRejected(401, "bad signature")
+
+
+async def read_body(request: web.BaseRequest, max_bytes: int, seconds: float) -> bytes:
+    """The whole request body, or ``FaxRejected``: 413 past ``max_bytes``, 408 when it
+    does not arrive within ``seconds``, 400 when the sender stops short.
+
+    ``StreamReader.read(n)`` returns whatever is buffered, not n bytes: a body that comes
+    in several TCP segments must be read until EOF, or the signature is checked over a
+    prefix. Reading stops one byte past the limit (a declared ``Content-Length`` over it
+    is refused before reading anything), so an oversize or endless body is never held
+    in memory; the total time bounds a sender that trickles bytes to hold the handler.
+    """
+    if (request.content_length or 0) > max_bytes:
+        raise FaxRejected(413, "too large")
+    body = bytearray()
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                chunk = await request.content.read(min(_READ_CHUNK, max_bytes + 1 - len(body)))
+                if not chunk:
+                    break
+                body += chunk
+                if len(body) > max_bytes:
+                    raise FaxRejected(413, "too large")
+    except TimeoutError:
+        raise FaxRejected(408, "the body did not arrive in time") from None
+    except (ConnectionError, ClientPayloadError, HttpProcessingError):
+        raise FaxRejected(400, "the body ended before its declared end") from None
+    if request.content_length is not None and len(body) != request.content_length:
+        raise FaxRejected(400, "the body ended before its declared end")
+    return bytes(body)
+
+
+async def refuse_unread(request: web.Request, exc: FaxRejected) -> web.StreamResponse:
+    """Answer a request whose body was not read to its end, then close the connection.
+
+    The rest of the body is never read into memory: after the answer, what keeps coming
+    is discarded for at most ``_LINGER_BYTES`` or ``_LINGER_SECONDS`` (time for the
+    sender to read the answer before the connection goes), never for as long as the
+    sender likes — aiohttp's own lingering would read on for ten seconds per request.
+    """
+    response = web.json_response({"error": exc.reason}, status=exc.status)
+    response.force_close()  # Connection: close
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except ConnectionError:
+        return response  # the sender has gone already
+    discarded = 0
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(_LINGER_SECONDS):
+            while discarded < _LINGER_BYTES:
+                chunk = await request.content.readany()
+                if not chunk:
+                    break
+                discarded += len(chunk)
+    request.protocol.force_close()
+    return response
 
 
 @dataclass(frozen=True)
@@ -163,18 +226,17 @@ class FaxWebhook:
         self.clock = clock
         self.on_spooled = on_spooled
 
-    async def handle(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         config = self.settings.fax
         peer = request.remote or "?"
         if not (config.enabled and config.webhook_secret):
             return web.json_response({"error": "fax intake is not configured"}, status=503)
-        if (request.content_length or 0) > config.max_bytes:
-            log.warning("fax rejected", extra={"peer": peer, "reason": "too large"})
-            return web.json_response({"error": "too large"}, status=413)
         try:
-            body = await request.content.read(config.max_bytes + 1)
-            if len(body) > config.max_bytes:
-                raise FaxRejected(413, "too large")
+            body = await read_body(request, config.max_bytes, config.read_timeout_seconds)
+        except FaxRejected as exc:
+            log.warning("fax rejected", extra={"peer": peer, "reason": exc.reason})
+            return await refuse_unread(request, exc)
+        try:
             verify_signature(
                 config.webhook_secret,
                 request.headers.get(config.signature_header, ""),
