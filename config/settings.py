@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from config.tokens import check_ack_tokens
+
 ENV_PREFIX = "LE_INTAKE_"
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
 
@@ -235,6 +237,21 @@ class AlertSettings(_Section):
     # Staff who may acknowledge: name = sha256 hex of their bearer token.
     ack_tokens: dict[str, str] = Field(default_factory=dict)
     case_url_template: str = "http://127.0.0.1:8080/cases/{case_id}"
+    # Unverified pages (held emergencies, unauthenticated body-level signals): at most
+    # this many per sender address, registrable domain and peer in the window; repeats
+    # are recorded on their cases and paged as one digest when the window ends.
+    # Authenticated emergencies are never limited.
+    unverified_window_minutes: float = Field(default=15.0, gt=0)
+    unverified_max_per_sender: int = Field(default=1, ge=0)
+    unverified_max_per_domain: int = Field(default=3, ge=0)
+    unverified_max_per_peer: int = Field(default=3, ge=0)
+    # and at most this many unverified pages in all per window (0: no overall limit)
+    unverified_max_total: int = Field(default=10, ge=0)
+
+    @field_validator("ack_tokens")
+    @classmethod
+    def _ack_tokens(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_ack_tokens(value)
 
 
 class DirectoryEntry(_Section):

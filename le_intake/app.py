@@ -29,6 +29,7 @@ from ingest.smtp import IntakeHandler, RequestAddresses, start_smtp_server
 from ingest.spool import Spool
 from le_intake.clock import Clock, SystemClock
 from le_intake.http import make_http_app
+from le_intake.private import make_private, restrict_umask
 from replies.conversation import Conversation
 from replies.outbox import OutboxDispatcher, make_transport
 
@@ -82,6 +83,8 @@ async def build_app(
     )
     spool = Spool(settings.spool_dir)
     await asyncio.to_thread(spool.preallocate, settings.runner.spool_preallocate)
+    # What earlier runs (or an older umask) left readable by others is tightened.
+    await asyncio.to_thread(make_private, settings)
     analyser = analyser or make_analyser(settings)
     if isinstance(analyser, PoolAnalyser):
         await analyser.warm_up()
@@ -142,6 +145,7 @@ async def sweep_forever(app: App) -> None:
 
 async def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM: SMTP listener and runner on this loop."""
+    restrict_umask()  # also when started without the CLI
     app = await build_app(settings)
     server = await start_smtp_server(settings.smtp, app.smtp_handler())
     tasks = [

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -21,6 +22,7 @@ from cases.repository import CaseStore
 from config.settings import Settings, load_settings, merge, with_domain_decisions
 from le_intake import __version__, logs
 from le_intake.clock import SystemClock
+from le_intake.private import make_private, restrict_umask
 
 T = TypeVar("T")
 
@@ -45,8 +47,16 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     Mail to the request addresses is spooled, checked (law-enforcement sender, attachments
     removed, emergency flag, account identifiers) and recorded as cases.
     """
-    settings = load_settings(config_path)
+    # Before anything is created: data at rest is the service user's alone (files 0600,
+    # directories 0700), for every command and the worker processes serve starts.
+    restrict_umask()
+    try:
+        settings = load_settings(config_path)
+    except ValidationError as exc:
+        # refused at start with what is wrong and where (e.g. a well-known ack token)
+        raise click.ClickException(f"invalid configuration: {exc}") from None
     logs.configure(settings.log_level)
+    make_private(settings, create=False)
     ctx.obj = settings
 
 

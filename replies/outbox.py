@@ -42,11 +42,18 @@ class FolderTransport:
         self.folder = Path(folder)
 
     def _write(self, message: OutboxMessage) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        # A response carries its confirmation token: the folder and file are private
+        # whatever the process umask (le_intake/private.py).
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         target = self.folder / f"{message.created_at:%Y%m%dT%H%M%S}-{message.id:06d}.eml"
         tmp = target.with_suffix(".tmp")
-        with tmp.open("wb") as fh:
-            fh.write(message.raw)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a leftover .tmp from an older run keeps its mode otherwise
+        with os.fdopen(fd, "wb") as fh:
+            # A file is for people and their tools (grep, cut, a mail reader): it ends its
+            # lines the platform's way, not in the wire's CRLF (a kept CR broke the
+            # README's own reply recipe).
+            fh.write(message.raw.replace(b"\r\n", os.linesep.encode("ascii")))
             fh.flush()
             os.fsync(fh.fileno())
         tmp.rename(target)
