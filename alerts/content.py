@@ -8,6 +8,8 @@ agency back on a number from the trusted directory — never one taken from the 
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +17,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cases.models import BlockedSender, Case, MessageRecord
+from classifiers.auth import peer_host
 from config.settings import DirectoryEntry, Settings
 from ingest.context import MessageContext
+
+# A digest lists this many of its cases; the count is always the whole number.
+DIGEST_CASES_SHOWN = 50
 
 FREEMAIL = frozenset(
     {
@@ -192,3 +198,138 @@ def alert_payload(
         "verify": verify_instruction(settings, case.sender_domain),
         "received_at": ctx.envelope.received_at.isoformat(),
     }
+
+
+# -- unverified pages: what they are counted against ---------------------------------
+@dataclass(frozen=True)
+class RateKey:
+    """One thing an unverified page counts against: ``label`` is sender, domain, peer or
+    all; ``value`` is what staff read; ``digest`` is what the store keeps (a hash)."""
+
+    label: str
+    value: str
+    limit: int
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(f"{self.label}\0{self.value}".encode()).hexdigest()
+
+
+def _peer_value(peer: str) -> str:
+    """An IPv6 peer counts by its /64 (one host owns a whole /64); IPv4 by its address."""
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return peer.lower()
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def rate_keys(settings: Settings, ctx: MessageContext) -> list[RateKey]:
+    """What an unverified page from ``ctx`` is limited by (a limit of 0 is no limit).
+
+    The sender is the From address without its ``+tag`` (a fax: the calling number, its
+    From being ours or the gateway's); the domain its registrable domain; the peer the
+    connecting host, unless it is a trusted peer (the boundary MTA is every message's
+    peer) or the fax provider (it relays every agency's faxes) — counting those would
+    hold back every other sender's page.
+    """
+    config = settings.alerts
+    keys: list[RateKey] = []
+    fax = ctx.channel.startswith("fax")
+    if fax:
+        sender = ctx.fax.get("calling") or "unknown number"
+    elif ctx.sender is not None:
+        local, _, domain = ctx.sender.address.lower().rpartition("@")
+        sender = f"{local.split('+', 1)[0]}@{domain}"
+    else:
+        sender = ctx.envelope.mail_from.lower() or "unknown sender"
+    keys.append(RateKey("sender", sender, config.unverified_max_per_sender))
+    if not fax and ctx.sender is not None:
+        keys.append(
+            RateKey(
+                "domain", ctx.sender.registrable_domain.lower(), config.unverified_max_per_domain
+            )
+        )
+    peer = peer_host(ctx.envelope)
+    if not fax and peer and peer not in settings.auth.trusted_peers:
+        keys.append(RateKey("peer", _peer_value(peer), config.unverified_max_per_peer))
+    keys.append(RateKey("all", "all unverified pages", config.unverified_max_total))
+    return [k for k in keys if k.limit > 0]
+
+
+def digest_payload(
+    settings: Settings,
+    first: dict[str, Any],
+    repeats: list[tuple[str, dict[str, Any]]],
+    window_minutes: float,
+) -> dict[str, Any]:
+    """The one page that stands for the unverified repeats rolled into ``first``'s window:
+    how many, from whom, and their cases (each held for review and on its own record)."""
+    senders = list(dict.fromkeys(str(p.get("sender", "")) for _, p in repeats))
+    limits = sorted({label for label, _ in repeats})
+    shown = ", ".join(senders[:5]) + (f" and {len(senders) - 5} more" if len(senders) > 5 else "")
+    count = len(repeats)
+    return {
+        "case_id": first["case_id"],
+        "case_url": first["case_url"],
+        "kind": "unverified_digest",
+        "severity": settings.alerts.severity_unverified,
+        "summary": f"DIGEST — {count} more unverified emergency request(s) from {shown} "
+        f"within {window_minutes:g} min of the page for case {first['case_id']} — "
+        "each held for review",
+        "subject": f"{count} unverified emergency request(s)",
+        "sender": shown,
+        "agency": None,
+        "agency_type": None,
+        "authentication": "unverified",
+        "confirmation": "held for review",
+        "accounts": [],
+        "missing": [],
+        "fraud_signals": [
+            {
+                "code": "rate_limited",
+                "message": f"Unverified pages limited per {', '.join(limits)}; "
+                "these were not paged one by one.",
+            }
+        ],
+        "verify": "Each case is held: verify each by calling the agency back on a number "
+        "from the trusted directory, never one taken from a request.",
+        "received_at": first.get("received_at", ""),
+        "repeats": [
+            {
+                "case_id": p.get("case_id"),
+                "case_url": p.get("case_url"),
+                "sender": p.get("sender"),
+                "kind": p.get("kind"),
+                "received_at": p.get("received_at"),
+            }
+            for _, p in repeats[:DIGEST_CASES_SHOWN]
+        ],
+        "repeat_count": count,
+    }
+
+
+def purged_payload(payload: dict[str, Any], marker: str) -> dict[str, Any]:
+    """A payload past retention: the subject, the accounts, the fraud-signal texts (they
+    quote contact details) and a digest's repeat list go; ids, kind, severity, sender,
+    agency and signal codes stay, so the alert still says what it was."""
+    kept = {k: v for k, v in payload.items() if k not in ("accounts", "fraud_signals", "repeats")}
+    kept["subject"] = marker
+    kept["accounts"] = []
+    kept["fraud_signals"] = [
+        {"code": s.get("code", ""), "message": marker}
+        for s in payload.get("fraud_signals", [])
+        if isinstance(s, dict)
+    ]
+    if "repeats" in payload:
+        kept["repeats"] = [
+            {"case_id": r.get("case_id"), "case_url": r.get("case_url")}
+            for r in payload["repeats"]
+            if isinstance(r, dict)
+        ]
+    kept["purged"] = True
+    return kept

@@ -36,6 +36,7 @@ def headline(action: str, alert: dict[str, Any]) -> str:
         "escalate": "ESCALATED: ",
         "acknowledge": "ACKNOWLEDGED: ",
     }.get(action, "")
+    # a digest's summary starts with DIGEST itself
     return f"{verb}{alert['summary']}"
 
 
@@ -52,6 +53,14 @@ def text_body(action: str, alert: dict[str, Any]) -> str:
         lines.append("Missing: " + "; ".join(alert["missing"]))
     if alert["fraud_signals"]:
         lines.append("Fraud signals: " + "; ".join(s["message"] for s in alert["fraud_signals"]))
+    if alert.get("repeats"):
+        shown = alert["repeats"]
+        more = int(alert.get("repeat_count", len(shown))) - len(shown)
+        lines.append(
+            "Cases: "
+            + ", ".join(f"{r['case_id']} ({r.get('sender') or '?'})" for r in shown)
+            + (f" and {more} more" if more > 0 else "")
+        )
     lines.append(alert["verify"])
     return "\n".join(lines)
 

@@ -253,3 +253,32 @@ class DomainDecision(Base):
     reason: Mapped[str] = mapped_column(Text)
     decided_by: Mapped[str] = mapped_column(String(255))
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AlertPageKey(Base):
+    """What an unverified page counts against (sender, domain, peer, all): one row per key
+    of each page sent, so the rate limit is an indexed count. ``key`` is a sha256 of the
+    label and value: no address is kept here."""
+
+    __tablename__ = "alert_page_keys"
+    __table_args__ = (Index("ix_alert_page_keys_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AlertRollup(Base):
+    """An unverified page not sent because its sender, domain or peer had paged enough in
+    the window: the repeat's alert stays on its case, and the digest that reports it is
+    paged when the first page's window ends (``digest_alert_id`` once it is)."""
+
+    __tablename__ = "alert_rollups"
+
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), primary_key=True)
+    into_alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    # which limit it hit: sender, domain, peer or all
+    limited_by: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    digest_alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)

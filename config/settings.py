@@ -123,6 +123,14 @@ class RetentionSettings(_Section):
     dropped_days: float = 30.0
     expired_days: float = 90.0
     closed_days: float = 365.0
+    # Held cases nobody verified (after their last message), like expired ones.
+    held_days: float = 180.0
+    # Alert payloads (subject, accounts, fraud-signal texts) after the alert was raised.
+    alerts_days: float = 90.0
+    # Event details (verdict sentences, call-back notes); code, time and actor stay.
+    events_days: float = 365.0
+    # Messages left in spool/bad/ (after they failed for good).
+    bad_days: float = 30.0
     sweep_interval_seconds: float = 3600.0
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerts.dispatcher import AlertBook, AlertDispatcher
 from cases.db import make_engine, upgrade
 from cases.repository import CaseStore, domain_decisions
-from cases.retention import purge
+from cases.retention import PurgeReport, purge
 from config.settings import Settings, with_domain_decisions
 from ingest.analysis import Analyser, PoolAnalyser, make_analyser
 from ingest.fax_webhook import FaxWebhook
@@ -128,14 +128,19 @@ async def sweep_forever(app: App) -> None:
         try:
             async with app.store.sessions() as session, session.begin():
                 expired = await app.conversation.expire_unconfirmed(session)
-                report = await purge(session, app.settings.retention, app.clock)
-            if expired or report.cases or report.dropped_messages:
+                report = await purge(
+                    session, app.settings.retention, app.clock, bad_dir=app.spool.bad
+                )
+            if expired or report != PurgeReport(0, 0):
                 log.info(
                     "sweep",
                     extra={
                         "expired": expired,
                         "purged_cases": report.cases,
                         "purged_dropped": report.dropped_messages,
+                        "purged_alerts": report.alerts,
+                        "purged_events": report.events,
+                        "purged_bad": report.bad_files,
                     },
                 )
         except Exception:

@@ -180,22 +180,34 @@ def cases_show(settings: Settings, case_id: str, as_json: bool) -> None:
 @click.pass_obj
 def purge(settings: Settings, dry_run: bool) -> None:
     """Delete personal data past its retention period (bodies, subjects, identifiers of
-    dropped, expired and closed cases), keeping metadata, hashes and an audit event."""
+    dropped, expired, closed and held cases; alert payloads; event details; spool/bad/),
+    keeping metadata, hashes and an audit event."""
+    from cases.retention import PurgeReport
     from cases.retention import purge as run_purge
 
-    async def go(store: CaseStore) -> tuple[int, int]:
+    async def go(store: CaseStore) -> PurgeReport:
         async with store.sessions() as session:
             await session.begin()
-            report = await run_purge(session, settings.retention, store.clock)
+            report = await run_purge(
+                session,
+                settings.retention,
+                store.clock,
+                bad_dir=Path(settings.spool_dir) / "bad",
+                dry_run=dry_run,
+            )
             if dry_run:
                 await session.rollback()
             else:
                 await session.commit()
-            return report.cases, report.dropped_messages
+            return report
 
-    cases_purged, dropped = _run(_with_store(settings, go))
+    report = _run(_with_store(settings, go))
     verb = "would purge" if dry_run else "purged"
-    click.echo(f"{verb} {cases_purged} case(s) and {dropped} dropped message(s)")
+    click.echo(
+        f"{verb} {report.cases} case(s) and {report.dropped_messages} dropped message(s), "
+        f"{report.alerts} alert payload(s), {report.events} event detail(s), "
+        f"{report.bad_files} message(s) in spool/bad/"
+    )
 
 
 @main.group()
