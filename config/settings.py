@@ -46,7 +46,8 @@ class SmtpSettings(_Section):
     # from DATA lines (RFC: 512 octets; room here for long parameters).
     max_command_line_bytes: int = Field(default=4096, ge=512)
     # Sessions one untrusted address (IPv6: one /64) may hold; auth.trusted_peers are exempt.
-    max_sessions_per_peer: int = Field(default=10, ge=1)
+    # 20: an agency's Postfix opens up to 20 at once (default_destination_concurrency_limit).
+    max_sessions_per_peer: int = Field(default=20, ge=1)
     # Share of max_sessions (rounded down) that only auth.trusted_peers may use.
     trusted_reserved_share: float = Field(default=0.2, ge=0.0, le=1.0)
     # Per session, each of NOOP RSET HELP VRFY EXPN HELO EHLO STARTTLS AUTH (untrusted peers).

@@ -76,6 +76,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # RFC 5321 sub-domain: letters, digits and hyphens, not starting or ending with a hyphen.
 _LDH_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 _NULL_SENDER = "<>"  # what aiosmtpd's parser returns for MAIL FROM:<> (bounces)
+# RFC 5321 §4.5.3.1.3 allows a path of 256 octets with its angle brackets: 254 inside.
+_MAX_ADDRESS = 254
 
 
 def spool_priority(raw: bytes) -> int:
@@ -115,15 +117,18 @@ def domain_problem(domain: str) -> str | None:
 def address_problem(address: str, *, domain_required: bool) -> str | None:
     """Why an envelope address is refused with 501, or None.
 
-    Control characters anywhere (CR, LF, NUL, any C0, DEL) and a malformed domain are
-    refused. ``domain_required`` is for MAIL FROM (RFC 5321 has no bare local part there;
-    the null sender ``<>`` of bounces is fine); RCPT TO without a domain is left to the
-    recipient check (550), as RFC 5321 lets ``<postmaster>`` through the syntax.
+    Control characters anywhere (CR, LF, NUL, any C0, DEL), more than 254 octets and a
+    malformed domain are refused. ``domain_required`` is for MAIL FROM (RFC 5321 has no
+    bare local part there; the null sender ``<>`` of bounces is fine); RCPT TO without a
+    domain is left to the recipient check (550), as RFC 5321 lets ``<postmaster>`` through
+    the syntax.
     """
     if _CONTROL.search(address):
         return "control character in address"
     if address == _NULL_SENDER:
         return None
+    if len(address) > _MAX_ADDRESS:
+        return "address too long"
     local, at, domain = address.rpartition("@")
     if not at:
         return "address has no domain" if domain_required else None

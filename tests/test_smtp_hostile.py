@@ -10,10 +10,12 @@ seconds; nothing asserts on time, only on what the server answered and kept.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import select
 import smtplib
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -38,6 +40,7 @@ from ingest.smtp import (
     RequestAddresses,
     SessionLimits,
     address_problem,
+    domain_problem,
     peer_identity,
     start_smtp_server,
 )
@@ -513,6 +516,7 @@ BAD_SENDERS = [
     b"<agent@[IPv6:not-an-address]>",
     b"<agent>",
     b"<agent@" + b"a" * 64 + b".gov>",
+    b"<" + b"a" * 250 + b"@fbi.gov>",
     b"<agent@fbi.gov",  # what is left when a LF inside the address ends the line
 ]
 
@@ -603,9 +607,11 @@ def test_address_problem_names_the_reason() -> None:
     assert address_problem("postmaster", domain_required=False) is None
     assert address_problem("postmaster", domain_required=True) == "address has no domain"
     assert address_problem("@fbi.gov", domain_required=True) == "empty local part"
-    assert address_problem("agent@" + "a." * 127 + "gov", domain_required=True) == (
-        "domain too long"
-    )
+    assert domain_problem("a." * 126 + "gov") == "domain too long"
+    assert domain_problem("[IPv6:2001:db8::1]") is None
+    assert domain_problem("[192.0.2.300]") == "bad address literal"
+    assert address_problem("a" * 245 + "@fbi.gov", domain_required=True) is None
+    assert address_problem("a" * 247 + "@fbi.gov", domain_required=True) == "address too long"
 
 
 # -- 6. header blocks that two parsers read two ways are refused at the end of DATA --------
@@ -740,3 +746,81 @@ async def test_hostile_sessions_do_not_stall_a_real_sender(tmp_path: Path) -> No
             for client in clients:
                 client.close()
         assert len(server.spooled()) == 1
+
+
+# -- the same limits and timers after STARTTLS --------------------------------------------
+
+
+def self_signed(tmp_path: Path) -> tuple[str, str]:
+    """A throw-away certificate for le-intake.local (cryptography is a dev dependency)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "le-intake.local")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+async def test_after_starttls_limits_and_data_timers_still_apply(tmp_path: Path) -> None:
+    """STARTTLS makes aiosmtpd call connection_made again and feeds decrypted data through
+    data_received: the command-line cap, the recipient rules and the DATA timers (a slow
+    sender longer than the command timeout is accepted) hold over TLS too."""
+    cert_file, key_file = self_signed(tmp_path)
+    async with listening(
+        tmp_path,
+        tls_cert_file=cert_file,
+        tls_key_file=key_file,
+        command_timeout_seconds=0.5,
+        data_block_timeout_seconds=2.0,
+    ) as server:
+
+        def scenario() -> tuple[bytes, bytes, bytes]:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            with smtplib.SMTP("127.0.0.1", server.port, timeout=15) as client:
+                client.ehlo("client.test")
+                assert client.starttls(context=context)[0] == 220
+                client.ehlo("client.test")
+                long_line = client.docmd("NOOP", "x" * 5000)
+                assert client.docmd("MAIL FROM:<agent.smith@fbi.gov>")[0] == 250
+                bad_rcpt = client.docmd("RCPT TO:<lawenforcement@example-platform.com\x00>")
+                assert client.docmd("RCPT TO:<lawenforcement@example-platform.com>")[0] == 250
+                assert client.docmd("DATA")[0] == 354
+                client.send(crlf_message(body=b""))
+                for n in range(6):
+                    client.send(b"slow line %d\r\n" % n)
+                    time.sleep(0.25)
+                client.send(b".\r\n")
+                code, text = client.getreply()
+                return b"%d %s" % long_line, b"%d %s" % bad_rcpt, b"%d %s" % (code, text)
+
+        long_line, bad_rcpt, accepted = await in_thread(scenario)
+        assert long_line == REPLY_LINE_TOO_LONG.encode()
+        assert bad_rcpt == REPLY_BAD_ADDRESS.encode()
+        assert accepted.startswith(b"250 2.0.0")
+        [(raw, envelope)] = server.spooled()
+        assert raw.endswith(b"slow line 5\r\n")
+        assert envelope.rcpt_tos == ("lawenforcement@example-platform.com",)
