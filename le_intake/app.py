@@ -59,6 +59,17 @@ class App:
             on_spooled=self.runner.notify,
         )
 
+    async def start_smtp(self, host: str | None = None, port: int | None = None) -> asyncio.Server:
+        """The listener, with the boundary MTA (``auth.trusted_peers``) given its reserved
+        share of sessions: the one way serve and the tests start it."""
+        return await start_smtp_server(
+            self.settings.smtp,
+            self.smtp_handler(),
+            host,
+            port,
+            trusted_peers=self.settings.auth.trusted_peers,
+        )
+
     async def close(self) -> None:
         await self.alerts.close()
         await asyncio.to_thread(self.analyser.close)
@@ -152,7 +163,7 @@ async def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM: SMTP listener and runner on this loop."""
     restrict_umask()  # also when started without the CLI
     app = await build_app(settings)
-    server = await start_smtp_server(settings.smtp, app.smtp_handler())
+    server = await app.start_smtp()
     tasks = [
         asyncio.create_task(app.runner.run_forever(), name="runner"),
         asyncio.create_task(app.outbox.run_forever(), name="outbox"),

@@ -14,7 +14,6 @@ import pytest
 
 from config.settings import Settings, load_settings, merge
 from ingest.envelope import Envelope
-from ingest.smtp import start_smtp_server
 from le_intake.app import App, build_app
 
 LE_SENDER = "agent.smith@fbi.gov"
@@ -73,7 +72,7 @@ class Listener:
 
 @pytest.fixture
 async def listener(app: App) -> AsyncIterator[Listener]:
-    server = await start_smtp_server(app.settings.smtp, app.smtp_handler(), "127.0.0.1", 0)
+    server = await app.start_smtp("127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
         yield Listener(app, "127.0.0.1", port)
