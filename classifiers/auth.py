@@ -31,6 +31,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from enum import StrEnum
 from typing import Any
 
@@ -41,6 +43,7 @@ from dkim.util import parse_tag_value
 
 from classifiers.dns import Resolver, TempDnsError
 from ingest.envelope import Envelope
+from ingest.headers import domain_of, first_address
 
 # dkimpy logs every missing key and bad signature at ERROR; the verdict says it once.
 logging.getLogger("dkimpy").setLevel(logging.CRITICAL)
@@ -88,7 +91,10 @@ class _Tally:
 
 
 def peer_host(envelope: Envelope) -> str:
-    peer = envelope.peer or ""
+    return peer_host_of(envelope.peer or "")
+
+
+def peer_host_of(peer: str) -> str:
     host, sep, port = peer.rpartition(":")
     return host.strip("[]") if sep and port.isdigit() else peer
 
@@ -119,6 +125,7 @@ class _SpfQuery(spf.query):  # type: ignore[misc]
         return answers
 
 
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
 _RECEIVED_BY = re.compile(r"\bby\s+\[?([A-Za-z0-9.:_-]{1,255})", re.I)
 _AUTHSERV_ID = re.compile(r"\s*(?:\([^()]{0,200}\)\s*)*([^\s;()]{1,255})")
 
@@ -163,6 +170,21 @@ class SenderAuthenticator:
         if self.verify:
             return self.verify_message(raw, envelope, from_domain)
         return AuthResult(AuthStatus.NONE, "none", "no trusted result and verification is off")
+
+    def boundary_vouches(self, raw: bytes, peer: str) -> bool:
+        """Before any analysis: has our boundary MTA already passed this message's From?
+        (The spool's urgent lane is for such mail; a forged emergency must not jump the
+        queue.) Reads only the header block, with the rules of ``from_headers``."""
+        if peer_host_of(peer) not in self.trusted_peers:
+            return False
+        end = _HEADER_END.search(raw, 0, 256 * 1024)
+        message = BytesHeaderParser(policy=compat32).parsebytes(raw[: end.end() if end else 0])
+        from_values = message.get_all("From") or []
+        if len(from_values) != 1:
+            return False
+        domain = domain_of(first_address(str(from_values[0]))[1])
+        result = self.from_headers(message, domain) if domain else None
+        return result is not None and result.status is AuthStatus.PASS
 
     # -- (a) Authentication-Results from our boundary MTA --------------------------------
     def boundary_index(self, names: list[tuple[str, str]]) -> int:

@@ -80,10 +80,19 @@ _NULL_SENDER = "<>"  # what aiosmtpd's parser returns for MAIL FROM:<> (bounces)
 _MAX_ADDRESS = 254
 
 
-def spool_priority(raw: bytes) -> int:
+# Emergencies nobody has vouched for yet: ahead of ordinary mail, behind the ones our
+# boundary MTA authenticated, so a flood of forged emergencies cannot delay a real one.
+PRIORITY_UNVERIFIED_URGENT = 3
+
+
+def spool_priority(raw: bytes, vouched: Callable[[], bool] = lambda: True) -> int:
+    """The spool lane: an emergency subject goes first when ``vouched`` says the boundary
+    MTA already authenticated the sender, else to the lower emergency lane."""
     end = _HEADER_END.search(raw, 0, 64 * 1024)
     head = raw[: end.start() if end else 64 * 1024]
-    return PRIORITY_URGENT if _EMERGENCY_HINT.search(head) else PRIORITY_NORMAL
+    if not _EMERGENCY_HINT.search(head):
+        return PRIORITY_NORMAL
+    return PRIORITY_URGENT if vouched() else PRIORITY_UNVERIFIED_URGENT
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -168,12 +177,15 @@ class IntakeHandler:
         addresses: RequestAddresses,
         clock: Clock,
         on_spooled: Callable[[str], None] = lambda item_id: None,
+        vouched: Callable[[bytes, str], bool] = lambda raw, peer: False,
     ) -> None:
         self.spool = spool
         self.commit = GroupCommit(spool)
         self.addresses = addresses
         self.clock = clock
         self.on_spooled = on_spooled
+        # Does the boundary MTA's Authentication-Results pass this From? (urgent lane)
+        self.vouched = vouched
 
     async def handle_MAIL(
         self,
@@ -247,7 +259,8 @@ class IntakeHandler:
         )
         # Shielded inside: if the client drops now, the write still finishes, and the
         # runner simply gets a message whose sender never saw 250 (harmless: we keep it).
-        item_id = await self.commit.put(raw, spool_envelope, spool_priority(raw))
+        priority = spool_priority(raw, lambda: self.vouched(raw, spool_envelope.peer or ""))
+        item_id = await self.commit.put(raw, spool_envelope, priority)
         self.on_spooled(item_id)
         log.info("spooled", extra={"spool_id": item_id, "size": len(raw)})
         return f"{REPLY_OK} as {item_id}"

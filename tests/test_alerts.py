@@ -355,3 +355,31 @@ def test_emergency_subject_jumps_the_spool_queue(tmp_path: Path) -> None:
 
     assert spool_priority(emergency()) == PRIORITY_URGENT
     assert spool_priority(request_message()) != PRIORITY_URGENT
+
+
+def _spool_lane(port: int, raw: bytes, source: str) -> str:
+    """The spool id the listener named in its 250 reply ("p<lane>-…")."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30, source_address=(source, 0)) as client:
+        client.ehlo()
+        client.mail(LE_SENDER)
+        client.rcpt(REQUEST_ADDRESS)
+        code, reply = client.data(raw)
+    assert code == 250, reply
+    return reply.decode().rsplit(" as ", 1)[1][:2]
+
+
+@pytest.mark.parametrize(
+    ("raw", "source", "lane"),
+    [
+        (emergency(), "127.0.0.1", "p0"),  # the boundary MTA passed it: first in line
+        (emergency(authenticated=False), "127.0.0.1", "p3"),  # nobody vouches: lower lane
+        (emergency(), "127.0.0.2", "p3"),  # our authserv-id, but not from the boundary MTA
+        (emergency().replace(b"dmarc=pass", b"dmarc=fail", 1), "127.0.0.1", "p3"),
+        (request_message(), "127.0.0.1", "p5"),  # ordinary mail
+    ],
+    ids=["authenticated", "unauthenticated", "outside-peer", "dmarc-fail", "ordinary"],
+)
+async def test_only_vouched_emergencies_take_the_urgent_lane(
+    listener: Any, raw: bytes, source: str, lane: str
+) -> None:
+    assert await asyncio.to_thread(_spool_lane, listener.port, raw, source) == lane
