@@ -171,10 +171,13 @@ class SenderAuthenticator:
             return self.verify_message(raw, envelope, from_domain)
         return AuthResult(AuthStatus.NONE, "none", "no trusted result and verification is off")
 
-    def boundary_vouches(self, raw: bytes, peer: str) -> bool:
-        """Before any analysis: has our boundary MTA already passed this message's From?
-        (The spool's urgent lane is for such mail; a forged emergency must not jump the
-        queue.) Reads only the header block, with the rules of ``from_headers``."""
+    def boundary_vouches(
+        self, raw: bytes, peer: str, sender_ok: Callable[[str, str], bool] = lambda d, n: True
+    ) -> bool:
+        """Before any analysis: has our boundary MTA already passed this message's From,
+        and does ``sender_ok(domain, display name)`` accept it? (The spool's urgent lane is
+        for such mail; a forged emergency must not jump the queue.) Reads only the header
+        block, with the rules of ``from_headers``."""
         if peer_host_of(peer) not in self.trusted_peers:
             return False
         end = _HEADER_END.search(raw, 0, 256 * 1024)
@@ -182,8 +185,11 @@ class SenderAuthenticator:
         from_values = message.get_all("From") or []
         if len(from_values) != 1:
             return False
-        domain = domain_of(first_address(str(from_values[0]))[1])
-        result = self.from_headers(message, domain) if domain else None
+        display, address = first_address(str(from_values[0]))
+        domain = domain_of(address)
+        if not domain or not sender_ok(domain, display):
+            return False
+        result = self.from_headers(message, domain)
         return result is not None and result.status is AuthStatus.PASS
 
     # -- (a) Authentication-Results from our boundary MTA --------------------------------

@@ -126,6 +126,17 @@ class GateStage:
             )
         return decision, near, verdicts
 
+    def vouched_at_boundary(self, raw: bytes, peer: str) -> bool:
+        """For the spool's urgent lane, before analysis: the boundary MTA passed the From
+        and the domain policy has nothing against it (a lookalike that signs its own mail
+        is authenticated too, and must not jump the queue)."""
+
+        def clean(domain: str, display_name: str) -> bool:
+            _, _, verdicts = self.domain_verdicts(domain, display_name)
+            return all(v.decision is Decision.PASS for v in verdicts)
+
+        return self.authenticator.boundary_vouches(raw, peer, clean)
+
     def explain(self, address: str, display_name: str = "") -> Explanation:
         domain = domain_of(address.lower())
         decision, near, verdicts = self.domain_verdicts(domain, display_name)

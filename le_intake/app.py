@@ -17,9 +17,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.dispatcher import AlertBook, AlertDispatcher
-from classifiers.auth import SenderAuthenticator
-from classifiers.domains import DomainPolicy
-from classifiers.gate import make_authenticator
+from classifiers.gate import GateStage
 from cases.db import make_engine, upgrade
 from cases.repository import CaseStore, domain_decisions
 from cases.retention import PurgeReport, purge
@@ -54,7 +52,7 @@ class App:
     alert_book: AlertBook
     alerts: AlertDispatcher
     # Reads the boundary MTA's results at the listener, for the spool's urgent lane.
-    lane_authenticator: SenderAuthenticator
+    lane_gate: GateStage
 
     def smtp_handler(self) -> IntakeHandler:
         return IntakeHandler(
@@ -62,7 +60,7 @@ class App:
             RequestAddresses(self.settings.smtp.request_addresses),
             self.clock,
             on_spooled=self.runner.notify,
-            vouched=self.lane_authenticator.boundary_vouches,
+            vouched=self.lane_gate.vouched_at_boundary,
         )
 
     async def start_smtp(self, host: str | None = None, port: int | None = None) -> asyncio.Server:
@@ -132,7 +130,7 @@ async def build_app(
         outbox,
         alert_book,
         alerts,
-        make_authenticator(settings, DomainPolicy(settings.le_policy)),
+        GateStage.from_settings(settings),
     )
 
 

@@ -376,8 +376,19 @@ def _spool_lane(port: int, raw: bytes, source: str) -> str:
         (emergency(), "127.0.0.2", "p3"),  # our authserv-id, but not from the boundary MTA
         (emergency().replace(b"dmarc=pass", b"dmarc=fail", 1), "127.0.0.1", "p3"),
         (request_message(), "127.0.0.1", "p5"),  # ordinary mail
+        # a lookalike that signs its own mail passes DMARC for itself, but no policy
+        (emergency(sender="agent@fbi-gov.com"), "127.0.0.1", "p3"),
+        (emergency(sender="agent@fbl.gov"), "127.0.0.1", "p3"),
     ],
-    ids=["authenticated", "unauthenticated", "outside-peer", "dmarc-fail", "ordinary"],
+    ids=[
+        "authenticated",
+        "unauthenticated",
+        "outside-peer",
+        "dmarc-fail",
+        "ordinary",
+        "lookalike",
+        "typo-under-gov",
+    ],
 )
 async def test_only_vouched_emergencies_take_the_urgent_lane(
     listener: Any, raw: bytes, source: str, lane: str
