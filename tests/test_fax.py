@@ -257,16 +257,21 @@ async def test_size_page_and_type_limits(fax_desk: FaxDesk) -> None:
     assert fax_desk.app.spool.pending() == []
 
 
-async def test_fax_gateway_email_is_ocrd_like_a_fax(fax_desk: FaxDesk) -> None:
+async def send_gateway_email(
+    fax_desk: FaxDesk,
+    auth_header: str | None,
+    subject: str,
+    message_id: str,
+    mail_from: str,
+) -> None:
+    """A fax-gateway email with a PDF fax attached, over SMTP from the trusted peer."""
     msg = EmailMessage()
-    # as the boundary MTA hands it over: the gateway's own domain authenticated
-    msg["Authentication-Results"] = (
-        "le-intake.local; dkim=pass header.d=efax.example; dmarc=pass header.from=efax.example"
-    )
+    if auth_header:
+        msg["Authentication-Results"] = auth_header
     msg["From"] = "eFax Service <fax-gateway@efax.example>"
     msg["To"] = REQUEST_ADDRESS
-    msg["Subject"] = "New fax from +1 512-424-2999, 1 page"
-    msg["Message-ID"] = "<efax-1@efax.example>"
+    msg["Subject"] = subject
+    msg["Message-ID"] = message_id
     msg.set_content("You have received a 1 page fax. See the attachment.\n")
     msg.add_attachment(
         pdf_bytes([render_page(REQUEST_LINES)]),
@@ -277,10 +282,21 @@ async def test_fax_gateway_email_is_ocrd_like_a_fax(fax_desk: FaxDesk) -> None:
 
     def go() -> None:
         with smtplib.SMTP("127.0.0.1", fax_desk.smtp_port, timeout=30) as client:
-            client.sendmail("bounce@efax.example", [REQUEST_ADDRESS], msg.as_bytes())
+            client.sendmail(mail_from, [REQUEST_ADDRESS], msg.as_bytes())
 
     await asyncio.to_thread(go)
     await fax_desk.process()
+
+
+async def test_fax_gateway_email_is_ocrd_like_a_fax(fax_desk: FaxDesk) -> None:
+    await send_gateway_email(
+        fax_desk,
+        # as the boundary MTA hands it over: the gateway's own domain authenticated
+        "le-intake.local; dkim=pass header.d=efax.example; dmarc=pass header.from=efax.example",
+        "New fax from +1 512-424-2999, 1 page",
+        "<efax-1@efax.example>",
+        "bounce@efax.example",
+    )
     [summary] = await fax_desk.app.store.list_cases()
     case = await fax_desk.app.store.get_case(summary["id"])
     assert case is not None
@@ -314,27 +330,13 @@ async def test_a_forged_fax_gateway_from_is_ordinary_mail(
     """Anyone can write From: fax-gateway@efax.example: without the gateway's domain
     authenticated, the mail is not a fax, the gate decides (efax.example is no agency),
     and the number typed into the Subject names no agency and pages nobody."""
-    msg = EmailMessage()
-    if auth_header:
-        msg["Authentication-Results"] = auth_header
-    msg["From"] = "eFax Service <fax-gateway@efax.example>"
-    msg["To"] = REQUEST_ADDRESS
-    msg["Subject"] = "New fax from +1 512-424-2999, 1 page: Emergency Disclosure Request"
-    msg["Message-ID"] = "<forged-fax@attacker.example>"
-    msg.set_content("You have received a 1 page fax. See the attachment.\n")
-    msg.add_attachment(
-        pdf_bytes([render_page(REQUEST_LINES)]),
-        maintype="application",
-        subtype="pdf",
-        filename="fax-1.pdf",
+    await send_gateway_email(
+        fax_desk,
+        auth_header,
+        "New fax from +1 512-424-2999, 1 page: Emergency Disclosure Request",
+        "<forged-fax@attacker.example>",
+        "anyone@attacker.example",
     )
-
-    def go() -> None:
-        with smtplib.SMTP("127.0.0.1", fax_desk.smtp_port, timeout=30) as client:
-            client.sendmail("anyone@attacker.example", [REQUEST_ADDRESS], msg.as_bytes())
-
-    await asyncio.to_thread(go)
-    await fax_desk.process()
     assert await fax_desk.app.store.list_cases() == []
     [row] = await fax_desk.app.store.messages_by_message_id("<forged-fax@attacker.example>")
     assert row.outcome == "dropped"
