@@ -78,6 +78,25 @@ class RunnerSettings(_Section):
     scan_interval_seconds: float = 5.0
     # Empty spool files made at start for reuse; see ingest/spool.py.
     spool_preallocate: int = 256
+    # A worker still analysing one message after this long is replaced and the message is
+    # held for staff (verdict analysis_deadline); 0 = no deadline. Worker processes only.
+    analysis_deadline_seconds: float = Field(default=180.0, ge=0)
+    # Address-space cap of each analysis worker (RLIMIT_AS, MiB; 0 = none). A worker
+    # that runs out raises MemoryError or dies instead of swapping the host to a stop.
+    worker_memory_limit_mb: int = Field(default=2048, ge=0)
+    # How long a new worker may take to load its stages before the start counts as failed.
+    worker_start_timeout_seconds: float = Field(default=120.0, gt=0)
+    # A message that was being analysed when its worker died this many times goes to bad/.
+    max_worker_kills: int = Field(default=2, ge=1)
+    # Failed attempts wait retry_base_seconds * 2^(n-1), at most retry_max_seconds.
+    retry_base_seconds: float = Field(default=1.0, ge=0)
+    retry_max_seconds: float = Field(default=300.0, ge=0)
+    # A case store that is unavailable (locked, I/O, connection) is not the message's
+    # fault: the record is retried in place, with this backoff, for as long as it takes.
+    store_retry_base_seconds: float = Field(default=0.5, ge=0)
+    store_retry_max_seconds: float = Field(default=30.0, ge=0)
+    # /readyz answers 503 when an acknowledged message has waited longer than this (0: never).
+    ready_max_waiting_seconds: float = Field(default=900.0, ge=0)
 
 
 class OutboxSettings(_Section):
@@ -294,6 +313,13 @@ class FaxSettings(_Section):
     gateway_senders: tuple[str, ...] = ()
     ocr_dpi: int = 200
     ocr_language: str = "eng"
+    # Decompression-bomb caps, checked before the expensive step (ingest/ocr.py): a page
+    # side longer than max_page_points is refused unrendered; a render over max_page_pixels
+    # is scaled down (an image frame or embedded image over it is refused undecoded); OCR
+    # of one fax stops after max_ocr_seconds. Each cap hit holds the case with its reason.
+    max_page_points: float = Field(default=1728.0, gt=0)
+    max_page_pixels: int = Field(default=50_000_000, gt=0)
+    max_ocr_seconds: float = Field(default=120.0, gt=0)
 
     @field_validator("gateway_senders")
     @classmethod

@@ -11,7 +11,7 @@ itself is then removed like any attachment, its hash kept.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from classifiers.auth import AuthStatus, SenderAuthenticator
 from classifiers.domains import DomainPolicy
@@ -21,10 +21,11 @@ from ingest.attachments import _payload_bytes
 from ingest.context import MessageContext
 from ingest.headers import domain_of, first_address
 from ingest.mime import content_type, layout
-from ingest.ocr import OcrError, is_fax_document, ocr_document
+from ingest.ocr import OcrError, OcrLimits, is_fax_document, ocr_document, ocr_time_cap
 from ingest.quotes import quoted_spans
 from ingest.text import normalise
 from ingest.verdicts import Decision, Verdict
+
 
 @dataclass
 class FaxStage:
@@ -94,48 +95,81 @@ class FaxStage:
                 )
             ]
         texts: list[str] = []
-        pages = read = 0
+        pages = read = looked = 0
         seconds = 0.0
+        more = False
+        problems: list[Verdict] = []
+        limits = OcrLimits.from_settings(self.settings)
         for part in documents:
-            budget = self.settings.max_pages - read
+            budget = self.settings.max_pages - looked
+            left = self.settings.max_ocr_seconds - seconds
             if budget <= 0:
+                more = True
+                break
+            if left <= 0:
+                problems.append(self._hold("fax_ocr_time_cap", ocr_time_cap(limits, read)))
                 break
             try:
                 result = ocr_document(
-                    _payload_bytes(part), self.settings.ocr_dpi, self.settings.ocr_language, budget
+                    _payload_bytes(part),
+                    self.settings.ocr_dpi,
+                    self.settings.ocr_language,
+                    budget,
+                    limits=replace(limits, max_seconds=left),
                 )
             except OcrError as exc:
-                return [
-                    Verdict(
-                        self.name,
-                        Decision.NOTE,
-                        "fax_ocr_failed",
-                        f"The fax document could not be read: {exc}.",
-                    )
-                ]
+                # The document is removed like any attachment: staff must get it again.
+                problems.append(
+                    self._hold("fax_ocr_failed", f"A fax document could not be read: {exc}.")
+                )
+                continue
             texts.append(result.text)
             pages += result.pages
             read += result.pages_read
+            looked += result.pages_looked_at
             seconds += result.seconds
-        ctx.body_text = normalise("\n\n".join(texts))
-        ctx.quoted_spans = quoted_spans(ctx.body_text)
-        ctx.fax["pages"] = str(pages)
+            more = more or result.more_pages
+            problems.extend(self._hold(hit.code, hit.message) for hit in result.caps)
+            problems.extend(
+                Verdict(
+                    self.name,
+                    Decision.NOTE,
+                    "fax_page_scaled",
+                    f"Page {number} was read at {dpi} dpi to stay under the pixel cap.",
+                )
+                for number, dpi in result.scaled
+            )
+        if texts:
+            ctx.body_text = normalise("\n\n".join(texts))
+            ctx.quoted_spans = quoted_spans(ctx.body_text)
+        ctx.fax["pages"] = f"{pages}+" if more else str(pages)
         ctx.fax["ocr_seconds"] = f"{seconds:.2f}"
+        of = f"more than {pages}" if more else str(pages)
         verdicts = [
             Verdict(
                 self.name,
                 Decision.NOTE,
                 "fax_ocr",
-                f"{read} of {pages} fax page(s) read by OCR in {seconds:.1f} s.",
+                f"{read} of {of} fax page(s) read by OCR in {seconds:.1f} s.",
             )
         ]
-        if read < pages:
+        if more or looked < pages:
             verdicts.append(
-                Verdict(
-                    self.name,
-                    Decision.NOTE,
+                self._hold(
                     "fax_pages_over_limit",
-                    f"Only the first {read} pages were read.",
+                    f"Only the first {looked} of {of} pages were looked at (the cap is "
+                    f"{self.settings.max_pages}).",
                 )
             )
+        # One verdict per cap, with the first page's sentence: a bomb repeats on every page.
+        seen: set[str] = set()
+        for verdict in problems:
+            if verdict.code in seen and verdict.decision is Decision.HOLD:
+                continue
+            seen.add(verdict.code)
+            verdicts.append(verdict)
         return verdicts
+
+    def _hold(self, code: str, message: str) -> Verdict:
+        """A cap or a failure of OCR holds the case: staff read what was not."""
+        return Verdict(self.name, Decision.HOLD, code, message)
