@@ -2,21 +2,31 @@
 
 The runner calls this for spooled mail and replay calls it for fixture mailboxes, so
 both take the same road. The result is the row of replay's report.
+
+A message whose analysis could not finish (its worker hit the deadline or its memory cap)
+is still recorded: ``held_context`` reads what it safely can (the header block, bounded, no
+MIME walk, no body) and holds the case with the reason, for staff to verify by hand.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesHeaderParser
 from typing import Any
 
 from cases.repository import CaseStore
+from classifiers.emergency import is_emergency_subject
 from ingest.analysis import Analyser
-from ingest.context import MessageContext
+from ingest.context import MessageContext, Sender
 from ingest.envelope import Envelope
-from ingest.verdicts import Outcome
+from ingest.headers import domain_of, first_address
+from ingest.parse import read_headers
+from ingest.verdicts import Decision, Outcome, Verdict
 
 log = logging.getLogger("le_intake.processor")
 
@@ -42,6 +52,52 @@ class ProcessResult:
             "attachments_removed": self.attachments_removed,
             "identifiers": [dict(i) for i in self.identifiers],
         }
+
+
+# The header block of a message whose analysis failed is read from at most this many bytes:
+# enough for any real header block, small enough that parsing it is cheap on the loop's
+# thread pool even when the message is hostile.
+HELD_HEADER_BYTES = 64 * 1024
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+def held_context(raw: bytes, envelope: Envelope, code: str, sentence: str) -> MessageContext:
+    """The context of a message whose analysis did not finish: held, with the reason.
+
+    Only the header block is read (Message-ID, subject, From for the case; the emergency
+    subject rule, so an emergency still pages), never the body: what broke the analysis
+    may be in it. The sender is not authenticated. Never raises.
+    """
+    ctx = MessageContext(raw=b"", envelope=envelope)
+    end = _HEADER_END.search(raw, 0, HELD_HEADER_BYTES)
+    head = raw[: end.end() if end else HELD_HEADER_BYTES]
+    try:
+        ctx.headers = read_headers(BytesHeaderParser(policy=policy.compat32).parsebytes(head))
+    except Exception as exc:  # the stdlib raises many types on hostile header blocks
+        ctx.defects.append(f"headers_unreadable:{type(exc).__name__}")
+    ctx.channel = envelope.channel if envelope.channel.startswith("fax") else "email"
+    if ctx.channel.startswith("fax"):
+        keys = ("calling", "called", "fax_id", "pages")
+        ctx.fax = {k: v for k, v in envelope.extra.items() if k in keys}
+        ctx.sender = Sender(f"fax:{ctx.fax.get('calling') or 'unknown'}", "", "", "")
+    else:
+        name, address = first_address(ctx.headers.from_header)
+        if address:
+            domain = domain_of(address)
+            ctx.sender = Sender(address, domain, name, domain)
+    ctx.sender_auth = "none"
+    ctx.emergency = is_emergency_subject(ctx.headers.subject)
+    ctx.verdicts.append(Verdict("runner", Decision.HOLD, code, sentence))
+    if ctx.emergency:
+        ctx.verdicts.append(
+            Verdict(
+                "runner",
+                Decision.NOTE,
+                "emergency_subject",
+                "The subject reads as an Emergency Disclosure Request.",
+            )
+        )
+    return ctx
 
 
 class Processor:

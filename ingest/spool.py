@@ -5,7 +5,9 @@ Layout under the spool root, one file per message::
     tmp/<id>     being written; never read by the runner, swept at start-up
     new/<id>     acknowledged (250 sent), waiting for the runner
     cur/<id>     claimed by a runner; moved back to new/ at start-up (crash recovery)
-    bad/<id>     failed ``max_attempts`` times; ``bad/<id>.error.txt`` says why
+    bad/<id>     quarantined: failed ``max_attempts`` times, or was being analysed when its
+                 worker died ``max_worker_kills`` times; ``bad/<id>.error.txt`` says why,
+                 ``bad/<id>.alerted.txt`` that the operator alert about it was delivered
     free/<n>     emptied files kept for reuse (see below)
 
 Each file is the message exactly as received, preceded by one header line
@@ -15,7 +17,8 @@ reader, and stripping that first line gives back the received bytes.
 ``put_many`` returns only after every file and the ``new/`` directory are fsynced, which is
 what lets the listener answer 250. ``GroupCommit`` batches concurrent puts so one directory
 fsync serves many messages. Ids sort by priority, then arrival; a retried message keeps its
-id with a ``.tryN`` suffix, so a sorted listing is the work order.
+id with a ``.tryN`` suffix (N failed attempts) and a ``.killK`` suffix (K workers died while
+analysing it), so a sorted listing is the work order.
 
 Files are recycled: a finished message's file is truncated to zero (nothing of it is kept)
 and parked in ``free/``; the next put renames it into ``tmp/`` and writes over it. Creating
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import re
 import secrets
@@ -39,7 +43,44 @@ from ingest.envelope import Envelope
 ENVELOPE_HEADER = b"X-LE-Intake-Envelope: "
 PRIORITY_URGENT = 0
 PRIORITY_NORMAL = 5
-_TRY = re.compile(r"\.try(\d+)$")
+_SUFFIX = re.compile(r"^(?P<base>.+?)(?:\.try(?P<tries>\d+))?(?:\.kill(?P<kills>\d+))?$")
+_STAMP = re.compile(r"^p\d-(\d{20})-")
+ALERTED_SUFFIX = ".alerted.txt"
+ERROR_SUFFIX = ".error.txt"
+
+
+def split_id(item_id: str) -> tuple[str, int, int]:
+    """(base id, failed attempts, worker deaths) of a spool id."""
+    match = _SUFFIX.match(item_id)
+    if match is None:  # an empty name; nothing the spool writes
+        return item_id, 0, 0
+    return match["base"], int(match["tries"] or 0), int(match["kills"] or 0)
+
+
+def compose_id(base: str, tries: int, kills: int) -> str:
+    return base + (f".try{tries}" if tries else "") + (f".kill{kills}" if kills else "")
+
+
+def is_urgent(item_id: str) -> bool:
+    """Spooled with the emergency priority (the listener saw an emergency subject)."""
+    return item_id.startswith(f"p{PRIORITY_URGENT}-")
+
+
+def spooled_at(item_id: str) -> float | None:
+    """When the item was spooled (Unix time), from its id; None for foreign names."""
+    match = _STAMP.match(item_id)
+    return int(match.group(1)) / 1e9 if match else None
+
+
+@dataclass(frozen=True)
+class SpoolCounts:
+    """What the health endpoint shows of the spool: acknowledged-but-unfinished work."""
+
+    waiting: int
+    in_progress: int
+    bad: int
+    oldest_waiting_seconds: float | None
+    oldest_urgent_waiting_seconds: float | None
 
 
 @dataclass(frozen=True)
@@ -56,8 +97,14 @@ class SpoolItem:
         return raw, envelope
 
     def attempts(self) -> int:
-        match = _TRY.search(self.id)
-        return int(match.group(1)) if match else 0
+        return split_id(self.id)[1]
+
+    def kills(self) -> int:
+        return split_id(self.id)[2]
+
+    @property
+    def base(self) -> str:
+        return split_id(self.id)[0]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -169,16 +216,115 @@ class Spool:
     def fail(self, item: SpoolItem, error: str, max_attempts: int) -> bool:
         """Count a failed attempt; True when the item was moved to bad/."""
         attempts = item.attempts() + 1
-        base = _TRY.sub("", item.id)
         if attempts >= max_attempts:
-            error_file = self.bad / f"{base}.error.txt"
-            error_file.write_text(f"attempts: {attempts}\n\n{error}", encoding="utf-8")
-            item.path.rename(self.bad / base)
-            _fsync_dir(self.bad)
+            self.quarantine(
+                item, f"failed {attempts} times", error, code="failed_attempts", attempts=attempts
+            )
             return True
-        item.path.rename(self.new / f"{base}.try{attempts}")
-        _fsync_dir(self.new)
+        self.requeue(item, attempts=attempts)
         return False
+
+    def requeue(
+        self, item: SpoolItem, attempts: int | None = None, kills: int | None = None
+    ) -> str:
+        """Put a claimed item back in new/ with its counts; returns its new id."""
+        base, tries, killed = split_id(item.id)
+        item_id = compose_id(
+            base, tries if attempts is None else attempts, killed if kills is None else kills
+        )
+        item.path.rename(self.new / item_id)
+        _fsync_dir(self.new)
+        return item_id
+
+    def release(self, item: SpoolItem) -> None:
+        """Hand a claimed item back unchanged (the runner stopped before finishing it)."""
+        try:
+            item.path.rename(self.new / item.id)
+        except FileNotFoundError:
+            return
+        _fsync_dir(self.new)
+
+    def quarantine(
+        self, item: SpoolItem, reason: str, detail: str, code: str, attempts: int | None = None
+    ) -> str:
+        """Move a claimed item to bad/ now, whatever its counts; returns its id there.
+
+        ``bad/<id>.error.txt`` starts with the counts and a one-line ``reason`` (what the
+        operator alert says: no body, no subject), then ``detail`` (a traceback).
+        """
+        base, tries, kills = split_id(item.id)
+        lines = [
+            f"attempts: {tries if attempts is None else attempts}",
+            f"worker deaths: {kills}",
+            f"code: {code}",
+            f"reason: {' '.join(reason.split())}",
+        ]
+        error_file = self.bad / f"{base}{ERROR_SUFFIX}"
+        error_file.write_text("\n".join(lines) + f"\n\n{detail}", encoding="utf-8")
+        (self.bad / f"{base}{ALERTED_SUFFIX}").unlink(missing_ok=True)
+        item.path.rename(self.bad / base)
+        _fsync_dir(self.bad)
+        return base
+
+    def bad_reason(self, item_id: str) -> tuple[str, str]:
+        """(code, reason) recorded for a quarantined item; placeholders when unreadable."""
+        code, reason = "unknown", "no reason recorded"
+        try:
+            head = (self.bad / f"{item_id}{ERROR_SUFFIX}").read_text("utf-8", "replace")[:4096]
+        except OSError:
+            return code, reason
+        for line in head.split("\n\n", 1)[0].splitlines():
+            key, _, value = line.partition(": ")
+            if key == "code":
+                code = value.strip()[:64]
+            elif key == "reason":
+                reason = value.strip()[:500]
+        return code, reason
+
+    def unalerted_bad(self) -> list[str]:
+        """Ids in bad/ whose operator alert was not yet delivered, urgent first."""
+        names = {p.name for p in self.bad.iterdir()}
+        return sorted(
+            n for n in names if not n.endswith(".txt") and f"{n}{ALERTED_SUFFIX}" not in names
+        )
+
+    def mark_alerted(self, item_id: str, note: str) -> None:
+        """Record that the operator alert about ``item_id`` was delivered."""
+        if (self.bad / item_id).exists():  # not if an operator took it out meanwhile
+            (self.bad / f"{item_id}{ALERTED_SUFFIX}").write_text(note + "\n", encoding="utf-8")
+
+    def counts(self, now: float | None = None) -> SpoolCounts:
+        """How much is waiting, in progress and in bad/, and how old the oldest waiting is."""
+        now = time.time() if now is None else now
+        oldest: float | None = None
+        oldest_urgent: float | None = None
+        sizes = {}
+        for name, folder in (("new", self.new), ("cur", self.cur)):
+            count = 0
+            for entry in os.scandir(folder):
+                if entry.name.startswith("."):
+                    continue
+                count += 1
+                at = spooled_at(entry.name)
+                if at is None:
+                    with contextlib.suppress(OSError):
+                        at = entry.stat().st_mtime
+                if at is None:
+                    continue
+                oldest = at if oldest is None else min(oldest, at)
+                if is_urgent(entry.name):
+                    oldest_urgent = at if oldest_urgent is None else min(oldest_urgent, at)
+            sizes[name] = count
+        bad = sum(1 for p in self.bad.iterdir() if not p.name.endswith(".txt"))
+        return SpoolCounts(
+            waiting=sizes["new"],
+            in_progress=sizes["cur"],
+            bad=bad,
+            oldest_waiting_seconds=None if oldest is None else max(0.0, now - oldest),
+            oldest_urgent_waiting_seconds=None
+            if oldest_urgent is None
+            else max(0.0, now - oldest_urgent),
+        )
 
     def recover(self) -> int:
         """Start-up: claimed-but-unfinished items run again; half-written ones are dropped.

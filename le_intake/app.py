@@ -17,10 +17,11 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.dispatcher import AlertBook, AlertDispatcher
-from classifiers.gate import GateStage
+from alerts.operator import OperatorAlerts
 from cases.db import make_engine, upgrade
 from cases.repository import CaseStore, domain_decisions
 from cases.retention import PurgeReport, purge
+from classifiers.gate import GateStage
 from config.settings import Settings, with_domain_decisions
 from ingest.analysis import Analyser, PoolAnalyser, make_analyser
 from ingest.fax_webhook import FaxWebhook
@@ -109,13 +110,13 @@ async def build_app(
         alerts.notify()
 
     processor = Processor(analyser, store, on_recorded=recorded)
-    runner = Runner(
+    runner = Runner.from_settings(
+        settings.runner,
         spool,
         processor,
-        settings.runner.max_attempts,
-        settings.runner.scan_interval_seconds,
         # analysis runs ahead only where it runs elsewhere: in the worker pool
         ahead=settings.runner.workers + 1 if settings.runner.workers > 0 else 1,
+        operator=OperatorAlerts(settings, spool, clock),
     )
     return App(
         settings,
@@ -177,7 +178,10 @@ async def serve(settings: Settings) -> None:
     ]
     fax = FaxWebhook(settings, app.spool, app.store, app.clock, app.runner.notify)
     http_runner = web.AppRunner(
-        make_http_app(settings, app.store, app.alert_book, app.alerts, fax), access_log=None
+        make_http_app(
+            settings, app.store, app.alert_book, app.alerts, fax, health=app.runner.health
+        ),
+        access_log=None,
     )
     await http_runner.setup()
     await web.TCPSite(http_runner, settings.http.host, settings.http.port).start()

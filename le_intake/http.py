@@ -1,5 +1,11 @@
 """The HTTP side of ``serve`` (aiohttp): health, acknowledging alerts, recording call-backs.
 
+``/healthz`` and ``/readyz`` answer the same JSON report (the analysis pool, the case
+store, the spool's waiting/bad counts and the age of the oldest waiting message; see
+``Runner.health``) with 200 when the intake is processing and 503 when it is not: a
+process whose workers cannot start, or whose store is down, must not look healthy while
+acknowledged mail piles up. Neither needs a token, and neither shows message content.
+
 Staff authenticate with a bearer token; the server keeps only each token's sha256
 (``[alerts.ack_tokens]``: name = hash), compared in constant time. Every action is an event
 in the case's audit log with the name of whoever took it.
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +30,8 @@ BOOK = web.AppKey("book", AlertBook)
 DISPATCHER = web.AppKey("dispatcher", AlertDispatcher)
 STORE = web.AppKey("store", CaseStore)
 SETTINGS = web.AppKey("settings", Settings)
+HealthReport = Callable[[], Awaitable[dict[str, Any]]]
+HEALTH: web.AppKey[HealthReport] = web.AppKey("health")
 
 
 def staff_name(request: web.Request) -> str | None:
@@ -47,8 +56,15 @@ def _unauthorized() -> web.Response:
     )
 
 
-async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+async def health_endpoint(request: web.Request) -> web.Response:
+    report = request.app.get(HEALTH)
+    if report is None:  # an HTTP app without a runner (tests of the staff endpoints)
+        return web.json_response({"status": "ok"})
+    try:
+        body = await report()
+    except Exception as exc:  # a health check that fails is itself the answer
+        body = {"status": "not_ready", "ready": False, "problems": [type(exc).__name__]}
+    return web.json_response(body, status=200 if body.get("ready") else 503)
 
 
 async def acknowledge(request: web.Request) -> web.Response:
@@ -115,6 +131,7 @@ def make_http_app(
     book: AlertBook,
     dispatcher: AlertDispatcher,
     fax: FaxWebhook | None = None,
+    health: HealthReport | None = None,
 ) -> web.Application:
     # The fax webhook reads its body itself, under its own size limit.
     app = web.Application(client_max_size=settings.fax.max_bytes + 1024 * 1024)
@@ -122,7 +139,10 @@ def make_http_app(
     app[STORE] = store
     app[BOOK] = book
     app[DISPATCHER] = dispatcher
-    app.router.add_get("/healthz", health)
+    if health is not None:
+        app[HEALTH] = health
+    app.router.add_get("/healthz", health_endpoint)
+    app.router.add_get("/readyz", health_endpoint)
     app.router.add_post("/alerts/{alert_id}/ack", acknowledge)
     app.router.add_post("/cases/{case_id}/callback", record_callback)
     if fax is not None:
