@@ -33,6 +33,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import queue
 import resource
 import secrets
 import shutil
@@ -241,6 +242,40 @@ class WorkerStartError(Exception):
     pass
 
 
+@dataclass
+class _Task:
+    payload: tuple[Any, ...]
+    future: asyncio.Future[tuple[Any, ...]]
+
+
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+def _roundtrip(worker: _Worker, task: tuple[Any, ...], deadline: float | None) -> tuple[Any, ...]:
+    """Blocking: one task to the worker and its reply, or what became of the worker:
+    ("died", exit code) or ("deadline",) after killing it."""
+    try:
+        worker.conn.send(task)
+    except (OSError, ValueError):
+        return ("died", _exitcode(worker.process))
+    ready = wait_ready([worker.conn, worker.process.sentinel], timeout=deadline)
+    if worker.conn in ready:
+        try:
+            reply: tuple[Any, ...] = worker.conn.recv()
+        except (EOFError, OSError):
+            return ("died", _exitcode(worker.process))
+        except Exception as exc:  # a reply that does not unpickle
+            return ("error", type(exc).__name__, traceback.format_exc())
+        return reply
+    if ready:
+        return ("died", _exitcode(worker.process))
+    with contextlib.suppress(OSError):
+        worker.process.kill()
+    return ("deadline",)
+
+
 def _in_daemon_thread(fn: Callable[[], T]) -> asyncio.Future[T]:
     """Run a blocking call in a daemon thread: a wait on a worker must never keep the
     interpreter from exiting (executor threads are joined at exit, before multiprocessing
@@ -310,7 +345,10 @@ class PoolAnalyser:
         self._live: dict[int, _Worker] = {}
         self._busy: set[int] = set()
         self._spawning: dict[int, BaseProcess] = {}
-        self._idle: asyncio.Queue[_Worker] | None = None
+        # Messages waiting for a worker; each worker's dispatcher thread takes the next one
+        # the moment its worker is free, without a trip through the event loop.
+        self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self._retiring: set[asyncio.Task[None]] = set()
         self._slot_tasks: dict[int, asyncio.Task[None]] = {}
         self._failures: dict[int, int] = {}
         self._closed = False
@@ -325,15 +363,9 @@ class PoolAnalyser:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def _queue(self) -> asyncio.Queue[_Worker]:
-        if self._idle is None:
-            self._idle = asyncio.Queue()
-        return self._idle
-
     def _ensure_slots(self) -> None:
         if self._closed:
             raise PoolClosed("the analysis pool is closed")
-        self._queue()
         self._loop = asyncio.get_running_loop()
         for slot in range(self.workers):
             if slot in self._live or slot in self._slot_tasks:
@@ -439,7 +471,9 @@ class PoolAnalyser:
                 self._failures.pop(slot, None)
                 self.started += 1
                 log.info("analysis worker ready", extra={"slot": slot, "pid": worker.pid})
-                self._queue().put_nowait(worker)
+                threading.Thread(
+                    target=self._serve, args=(worker,), name="le-intake-analysis", daemon=True
+                ).start()
                 return
         finally:
             self._slot_tasks.pop(slot, None)
@@ -447,8 +481,9 @@ class PoolAnalyser:
     async def _retire(self, worker: _Worker, why: str) -> None:
         """Forget a worker that died or was killed, clean up after it, start another."""
         with self._lock:
-            if self._live.get(worker.slot) is worker:
-                del self._live[worker.slot]
+            if self._live.get(worker.slot) is not worker:
+                return
+            del self._live[worker.slot]
         self._busy.discard(worker.pid)
         log.warning("analysis worker replaced", extra={"pid": worker.pid, "why": why})
         await _in_daemon_thread(lambda: self._cleanup(worker))
@@ -468,10 +503,17 @@ class PoolAnalyser:
             self._live.clear()
             spawning = list(self._spawning.values())
             tasks = list(self._slot_tasks.values())
-        if self._loop is not None and not self._loop.is_closed():
-            for task in tasks:
-                with contextlib.suppress(RuntimeError):
-                    self._loop.call_soon_threadsafe(task.cancel)
+        for task in tasks:
+            self._post(task.cancel)
+        for _ in workers:
+            self._tasks.put(None)  # each dispatcher thread ends on one
+        while True:  # what waits for a worker now waits for nothing: tell it
+            try:
+                waiting = self._tasks.get_nowait()
+            except queue.Empty:
+                break
+            if waiting is not None:
+                self._post(_fail, waiting.future, PoolClosed("the analysis pool is closed"))
         for worker in workers:
             _stop_process(worker.process, worker.conn, gentle=worker.pid not in self._busy)
             shutil.rmtree(worker.tmp_dir, ignore_errors=True)
@@ -481,70 +523,78 @@ class PoolAnalyser:
 
     # -- work ----------------------------------------------------------------------------
 
-    async def _take(self) -> _Worker:
-        self._ensure_slots()
+    def _post(self, callback: Callable[..., object], *args: object) -> None:
+        """Run ``callback`` on the pool's event loop, from any thread."""
+        if self._loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def _serve(self, worker: _Worker) -> None:
+        """A worker's dispatcher thread: one message at a time, the next taken as soon as
+        the worker is free. Ends when the worker does (the loop then replaces it)."""
         while True:
-            worker = await self._queue().get()
-            if self._closed:
-                raise PoolClosed("the analysis pool is closed")
-            if worker.process.is_alive():
-                return worker
-            # died while idle (killed from outside): no message is to blame
-            self.deaths += 1
-            await self._retire(
-                worker, f"died while idle ({describe_exit(_exitcode(worker.process))})"
-            )
-
-    async def _exchange(self, worker: _Worker, task: tuple[Any, ...]) -> tuple[Any, ...]:
-        deadline = self.deadline
-
-        def roundtrip() -> tuple[Any, ...]:
+            task = self._tasks.get()
+            if task is None or self._closed:
+                if task is not None:
+                    self._post(_fail, task.future, PoolClosed("the analysis pool is closed"))
+                return
+            if task.future.done():  # its caller gave up (shutdown)
+                continue
+            if not worker.process.is_alive():
+                # Died while idle (killed from outside): the message is not to blame, and
+                # goes back for the replacement to take.
+                self._tasks.put(task)
+                self._post(self._idle_death, worker)
+                return
+            self._busy.add(worker.pid)
             try:
-                worker.conn.send(task)
-            except (OSError, ValueError):
-                return ("died", _exitcode(worker.process))
-            ready = wait_ready([worker.conn, worker.process.sentinel], timeout=deadline)
-            if worker.conn in ready:
-                try:
-                    reply: tuple[Any, ...] = worker.conn.recv()
-                except (EOFError, OSError):
-                    return ("died", _exitcode(worker.process))
-                except Exception as exc:  # a reply that does not unpickle
-                    return ("error", type(exc).__name__, traceback.format_exc())
-                return reply
-            if ready:
-                return ("died", _exitcode(worker.process))
-            with contextlib.suppress(OSError):
-                worker.process.kill()
-            return ("deadline",)
+                reply = _roundtrip(worker, task.payload, self.deadline)
+            finally:
+                self._busy.discard(worker.pid)
+            self._post(self._settle, worker, task, reply)
+            if reply[0] not in ("ok", "error", "info"):
+                return
 
-        self._busy.add(worker.pid)
-        try:
-            reply = await _in_daemon_thread(roundtrip)
-        except asyncio.CancelledError:
-            # The message is abandoned mid-analysis (shutdown): its worker cannot be
-            # trusted to be idle, so it goes, and the wait thread ends with it.
-            await asyncio.shield(self._retire(worker, "analysis cancelled"))
-            raise
+    def _replace(self, worker: _Worker, why: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._retire(worker, why))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    def _idle_death(self, worker: _Worker) -> None:
+        self.deaths += 1
+        self._replace(worker, f"died while idle ({describe_exit(_exitcode(worker.process))})")
+
+    def _settle(self, worker: _Worker, task: _Task, reply: tuple[Any, ...]) -> None:
         kind = reply[0]
-        if kind in ("ok", "error", "info"):
-            self._busy.discard(worker.pid)
-            self._queue().put_nowait(worker)
-            return reply
-        if kind == "memory":
-            self.memory_hits += 1
-            await self._retire(worker, "memory limit")
-        elif kind == "deadline":
-            self.deadlines += 1
-            await self._retire(worker, "analysis deadline")
+        if kind not in ("ok", "error", "info"):
+            if kind == "memory":
+                self.memory_hits += 1
+                why = "memory limit"
+            elif kind == "deadline":
+                self.deadlines += 1
+                why = "analysis deadline"
+            elif self._closed:
+                why = "pool closed"
+            else:
+                self.deaths += 1
+                why = f"died ({describe_exit(reply[1])})"
+            self._replace(worker, why)
+        if task.future.done():
+            return
+        if self._closed and kind not in ("ok", "error", "info"):
+            task.future.set_exception(PoolClosed("the analysis pool is closed"))
         else:
-            self.deaths += 1
-            await self._retire(worker, f"died ({describe_exit(reply[1])})")
-        return reply
+            task.future.set_result(reply)
+
+    async def _submit(self, payload: tuple[Any, ...]) -> tuple[Any, ...]:
+        self._ensure_slots()
+        future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+        self._tasks.put(_Task(payload, future))
+        return await future
 
     async def analyse(self, raw: bytes, envelope: Envelope) -> MessageContext:
-        worker = await self._take()
-        reply = await self._exchange(worker, ("analyse", raw, envelope))
+        reply = await self._submit(("analyse", raw, envelope))
         kind = reply[0]
         if kind == "ok":
             ctx: MessageContext = reply[1]
@@ -560,8 +610,7 @@ class PoolAnalyser:
 
     async def probe(self) -> dict[str, Any]:
         """What one worker reports of itself (pid, temp folder, memory cap)."""
-        worker = await self._take()
-        reply = await self._exchange(worker, ("info",))
+        reply = await self._submit(("info",))
         if reply[0] != "info":
             raise WorkerLost(reply[1] if len(reply) > 1 else None)
         info: dict[str, Any] = reply[1]

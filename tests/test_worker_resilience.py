@@ -44,6 +44,9 @@ from tests.test_fax_bombs import BIG_PAGE_PDF, gateway_fax
 
 # ~1.2 MB of request text: a second or more of analysis, long enough to kill a worker in.
 SLOW_BODY = "Please preserve records for @target_account and user 12345. " * 20000
+# Some 40,000 phone numbers: about 1.8 s of analysis here, six times the test deadline below,
+# while an ordinary request takes some 20 ms.
+DEADLINE_BODY = " ".join(f"call +1 (512) 555-{i:04d} now" for i in range(10000)) * 4
 WAIT = 60.0  # upper bound of any wait below: a hang fails the test instead of the suite
 
 
@@ -278,7 +281,7 @@ async def test_a_message_that_kills_its_worker_twice_is_quarantined_alone_with_a
 async def capped_desk(tmp_path: Path) -> AsyncIterator[Desk]:
     def settings_for(hook: str) -> Settings:
         base = pool_settings(
-            tmp_path, hook, analysis_deadline_seconds=1.0, worker_memory_limit_mb=1024
+            tmp_path, hook, analysis_deadline_seconds=0.3, worker_memory_limit_mb=1024
         )
         # The fax caps lifted, so only the worker's memory cap stands before the bomb.
         data = base.model_dump()
@@ -296,7 +299,7 @@ async def test_deadline_and_memory_cap_hold_the_message_and_replace_the_worker(
     # 1. Past the deadline: held with the reason; an emergency still pages.
     await desk.send(
         request_message(
-            body=SLOW_BODY,
+            body=DEADLINE_BODY,
             message_id="<stuck@fbi.gov>",
             subject="Emergency Disclosure Request",
         )
