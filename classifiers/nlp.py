@@ -14,10 +14,23 @@ exactly spaCy's: tokenisation never crosses whitespace, and a chunk's special ca
 applied when the chunk is first tokenised (``tests/test_nlp.py`` compares the two on the
 MIME corpus). Chunks with digits or an ``@`` are not kept: they are the phone numbers,
 IDs and handles, rarely seen twice and not worth holding in memory.
+
+spaCy's tokenizer is quadratic on a chunk made of many prefixes or suffixes ("_____…",
+">>>>>…", "a)))))…": 10 000 underscores took 18 s). Each round of its affix loop strips
+one prefix and one suffix and searches the rest again with expressions anchored by ``^``
+and ``$``, which Python's ``re`` tries at every position; its URL expression backtracks
+on strings of colons. ``LinearAffixes`` gives it the same expressions in a form that does
+not scan (a prefix matched at the start, a suffix searched in a short window at the end,
+most one-character suffixes answered from a table, the URL expression's user-info group
+written without its nested quantifier): the tokens stay spaCy's, each round costs a
+constant. The loop itself still copies and hashes the rest of the chunk per round, so a
+chunk longer than ``MAX_CHUNK_CHARS`` (no word, address or link is that long) is cut
+into pieces of that length first.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -44,9 +57,15 @@ MAX_EXTRACT_CHARS = 200_000
 _WRAP = re.compile(r"(?<!\n)\n(?!\n)")
 # Splitting at runs of whitespace, keeping them.
 _SPLIT = re.compile(r"(\s+)")
+# The expression parser of ``re``, for the width of an affix piece (untyped, private).
+sre_parse: Any = importlib.import_module("re._parser")
 # Chunks the cache does not keep: numbers, handles and addresses are one-offs.
 _NOT_KEPT = re.compile(r"[0-9@]")
 MAX_CACHED_CHUNKS = 100_000
+# A chunk (text between whitespace) longer than this that starts or ends with at least
+# AFFIX_HEAVY_ROUNDS prefixes or suffixes in a row is tokenised in pieces of this length.
+MAX_CHUNK_CHARS = 2_000
+AFFIX_HEAVY_ROUNDS = 16
 # English exceptions split "id" as "i'd"; in a request it is always "identifier".
 ID_FORMS = ("id", "Id", "ID", "ids", "IDs", "Ids")
 
@@ -58,6 +77,9 @@ class CachingTokenizer:
         self.inner = inner
         self.vocab = vocab
         self.cache: dict[str, tuple[tuple[str, ...], tuple[bool, ...]]] = {}
+        search = getattr(inner, "prefix_search", None)
+        owner = getattr(search, "__self__", None)
+        self.affixes = owner if isinstance(owner, LinearAffixes) else None
 
     def chunk(self, text: str) -> tuple[tuple[str, ...], tuple[bool, ...]]:
         """The tokens of one chunk, and their trailing spaces (none, inside a chunk)."""
@@ -71,14 +93,33 @@ class CachingTokenizer:
                 self.cache[text] = entry
         return entry
 
+    def pieces(self, text: str) -> tuple[tuple[str, ...], tuple[bool, ...]]:
+        """The tokens of a chunk of any length. spaCy's affix loop copies and hashes the
+        rest of a chunk once per prefix or suffix it strips, so a chunk longer than
+        ``MAX_CHUNK_CHARS`` that starts or ends with a run of affixes ("_" * 200 000) is
+        tokenised piece by piece; any other long chunk (a base64 line, a long link) is
+        one piece, spaCy's tokens exactly."""
+        heavy = self.affixes.affix_heavy(text) if self.affixes is not None else True
+        if len(text) <= MAX_CHUNK_CHARS or not heavy:
+            return self.cache.get(text) or self.chunk(text)
+        words: list[str] = []
+        for start in range(0, len(text), MAX_CHUNK_CHARS):
+            piece = text[start : start + MAX_CHUNK_CHARS]
+            words += (self.cache.get(piece) or self.chunk(piece))[0]
+        return tuple(words), (False,) * len(words)
+
     def __call__(self, text: str) -> Doc:
         words: list[str] = []
         spaces: list[bool] = []
         cache, chunk = self.cache, self.chunk
+        limit = MAX_CHUNK_CHARS
         # [chunk, whitespace, chunk, whitespace, …, chunk]; a chunk may be "" at the ends
         parts = _SPLIT.split(text)
         if parts[0]:
-            found, trailing = cache.get(parts[0]) or chunk(parts[0])
+            first = parts[0]
+            found, trailing = (
+                cache.get(first) or chunk(first) if len(first) <= limit else self.pieces(first)
+            )
             words += found
             spaces += trailing
         for run, part in zip(parts[1::2], parts[2::2], strict=True):
@@ -93,7 +134,9 @@ class CachingTokenizer:
                 words += found
                 spaces += trailing
             if part:
-                found, trailing = cache.get(part) or chunk(part)
+                found, trailing = (
+                    cache.get(part) or chunk(part) if len(part) <= limit else self.pieces(part)
+                )
                 words += found
                 spaces += trailing
         return Doc(self.vocab, words=words, spaces=spaces)
@@ -107,6 +150,220 @@ class CachingTokenizer:
             return
         with zone(mem) as entered:
             yield entered
+
+
+def _top_level_branch(piece: str) -> bool:
+    """Whether an affix piece is an alternation at its top level ("a|b", not "(?:a|b)"):
+    "^" + piece would then anchor only its first branch, and the pieces could not be
+    regrouped. Read from the text: the parser inlines non-capturing groups."""
+    depth, in_set, escaped = 0, False, False
+    for char in piece:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_set:
+            in_set = char != "]"
+        elif char == "[":
+            in_set = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            return True
+    return False
+
+
+def _min_width(piece: str) -> int:
+    return int(sre_parse.parse(piece).getwidth()[0])
+
+
+def _max_width(piece: str) -> int:
+    return int(min(sre_parse.parse(piece).getwidth()[1], 1 << 30))
+
+
+def _last_characters(items: Any) -> tuple[set[str] | None, bool]:
+    """(the characters a parsed expression's match can end with, or None when any may;
+    whether it can match the empty string), for the expressions affix pieces are made of:
+    literals, sets, groups, branches, repeats and zero-width assertions."""
+    last: set[str] = set()
+    for op, arg in reversed(list(items)):
+        name = str(op)
+        if name in ("ASSERT", "ASSERT_NOT", "AT"):
+            continue  # zero-width: the character before it may be the last
+        if name == "LITERAL":
+            last.add(chr(arg))
+            return last, False
+        if name == "IN":
+            chars: set[str] = set()
+            for kind, value in arg:
+                if str(kind) == "LITERAL":
+                    chars.add(chr(value))
+                elif str(kind) == "RANGE" and value[1] - value[0] < 4096:
+                    chars.update(chr(c) for c in range(value[0], value[1] + 1))
+                else:
+                    return None, False  # a category, a negation, a huge range: any
+            return last | chars, False
+        if name == "SUBPATTERN":
+            inner, empty = _last_characters(arg[-1])
+        elif name == "BRANCH":
+            inner, empty = set(), False
+            for branch in arg[1]:
+                found, can_be_empty = _last_characters(branch)
+                if found is None:
+                    return None, False
+                inner |= found
+                empty = empty or can_be_empty
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            inner, empty = _last_characters(arg[2])
+            empty = empty or arg[0] == 0
+        else:
+            return None, False  # ANY, NOT_LITERAL, back-references…: any character
+        if inner is None:
+            return None, False
+        last |= inner
+        if not empty:
+            return last, False
+    return last, True
+
+
+def _asserts(piece: str) -> bool:
+    return any(look in piece for look in ("(?<", "(?=", "(?!"))
+
+
+# The window at the end of a chunk a multi-character suffix is searched in; doubled while
+# a match fills it (two or more dots, a piece without bound).
+_SUFFIX_WINDOW = 8
+# URL expressions' user-info group "\S+(?::\S*)?@" backtracks over every colon after
+# every position; "\S+@" describes the same strings (a colon is a non-space) in one pass.
+_URL_USERINFO = r"(?:\S+(?::\S*)?@)?"
+_URL_USERINFO_LINEAR = r"(?:\S+@)?"
+
+
+class LinearAffixes:
+    """A tokenizer's prefix search, suffix search and URL match, with the same answers
+    and without scanning the whole chunk: what spaCy's affix loop asks once per prefix
+    or suffix it strips.
+
+    * prefix: spaCy searches ``^p1|^p2|…``, which Python's ``re`` tries at every position
+      of the rest of the chunk; ``p1|p2|…`` matched at its start gives the same match.
+    * suffix: spaCy searches ``p1$|p2$|…`` over the whole rest. The pieces one character
+      wide with no look-around (",", ")", "_", ">", "…", icons) are answered by
+      matching the last character; the others (longer ones like "'s" or "US$", and
+      those with look-behinds like "(?<=[0-9])km") are searched in a window at the end
+      wide enough for the longest of them (doubled while a match fills it: two or
+      more dots have no bound), and only when the chunk ends in a character one of
+      them can end with. The length of a suffix is fixed by where the leftmost match
+      starts, so the two together answer as the one expression does.
+    * URL: the user-info group is rewritten without its nested quantifier.
+
+    ``install`` replaces them on a tokenizer when its expressions can be read this way
+    (pieces without top-level alternation) and leaves it as it is otherwise."""
+
+    def __init__(
+        self,
+        prefix_pieces: Sequence[str],
+        suffix_pieces: Sequence[str],
+        url_pattern: re.Pattern[str] | None,
+    ) -> None:
+        self.prefix = re.compile("|".join(p for p in prefix_pieces if p.strip()))
+        pieces = [p for p in suffix_pieces if p.strip()]
+        single = [p for p in pieces if _max_width(p) == 1 and not _asserts(p)]
+        others = [p for p in pieces if p not in single]
+        self.single = re.compile("|".join(single)) if single else None
+        self.others = re.compile("|".join(p + "$" for p in others)) if others else None
+        # The characters the other pieces can end with: a chunk ending in anything else
+        # has no suffix but a one-character one (None: any character may end one).
+        ends: set[str] | None = set()
+        for piece in others:
+            found, _ = _last_characters(sre_parse.parse(piece))
+            ends = None if found is None or ends is None else ends | found
+        self.other_ends = None if ends is None else frozenset(ends)
+        bounded = [_max_width(p) for p in others if _max_width(p) < 1 << 30]
+        self.window = max([_SUFFIX_WINDOW, *(2 * w for w in bounded)])
+        self.url: re.Pattern[str] | None = None
+        if url_pattern is not None and url_pattern.pattern.count(_URL_USERINFO) == 1:
+            linear = url_pattern.pattern.replace(_URL_USERINFO, _URL_USERINFO_LINEAR)
+            self.url = re.compile(linear, url_pattern.flags)
+
+    @classmethod
+    def install(
+        cls,
+        tokenizer: Any,
+        prefixes: Sequence[str | re.Pattern[str]],
+        suffixes: Sequence[str | re.Pattern[str]],
+    ) -> bool:
+        """Give ``tokenizer`` (built from these ``prefixes`` and ``suffixes``) the linear
+        searches; False, and the tokenizer untouched, when they cannot be built."""
+        from spacy.util import compile_prefix_regex, compile_suffix_regex
+
+        if not all(isinstance(p, str) for p in (*prefixes, *suffixes)):
+            return False
+        prefix_pieces = [str(p) for p in prefixes]
+        suffix_pieces = [str(p) for p in suffixes]
+        prefix_owner = getattr(getattr(tokenizer, "prefix_search", None), "__self__", None)
+        suffix_owner = getattr(getattr(tokenizer, "suffix_search", None), "__self__", None)
+        pieces = [p for p in (*prefix_pieces, *suffix_pieces) if p.strip()]
+        if (
+            not isinstance(prefix_owner, re.Pattern)
+            or not isinstance(suffix_owner, re.Pattern)
+            or prefix_owner.pattern != compile_prefix_regex(prefix_pieces).pattern
+            or suffix_owner.pattern != compile_suffix_regex(suffix_pieces).pattern
+            or any(_top_level_branch(p) or _min_width(p) == 0 for p in pieces)
+        ):
+            return False
+        url_match = getattr(tokenizer, "url_match", None)
+        url = getattr(url_match, "__self__", None)
+        linear = cls(prefix_pieces, suffix_pieces, url if isinstance(url, re.Pattern) else None)
+        tokenizer.prefix_search = linear.prefix_search
+        tokenizer.suffix_search = linear.suffix_search
+        if linear.url is not None:
+            tokenizer.url_match = linear.url.match
+        return True
+
+    def prefix_search(self, text: str) -> re.Match[str] | None:
+        return self.prefix.match(text)
+
+    def suffix_search(self, text: str) -> re.Match[str] | None:
+        return self._suffix(text, len(text))
+
+    def _suffix(self, text: str, end: int) -> re.Match[str] | None:
+        """The suffix of ``text[:end]`` as spaCy's expression finds it in that string."""
+        if not end:
+            return None
+        if self.others is not None and (
+            self.other_ends is None or text[end - 1] in self.other_ends
+        ):
+            window = self.window
+            while True:
+                low = max(0, end - window)
+                found = self.others.search(text, low, end)
+                if found is None or found.start() > low or low == 0:
+                    break
+                window *= 2  # the match fills the window: it may start further back
+            if found is not None:
+                return found  # it starts at the last character at the latest
+        return self.single.match(text, end - 1, end) if self.single is not None else None
+
+    def affix_heavy(self, text: str, rounds: int = AFFIX_HEAVY_ROUNDS) -> bool:
+        """Whether spaCy's affix loop would strip at least ``rounds`` prefixes or suffixes
+        in a row from ``text`` (each round copies and hashes the rest of it)."""
+        start = 0
+        for _ in range(rounds):
+            m = self.prefix.match(text, start)
+            if m is None or m.end() == start:
+                break
+            start = m.end()
+        else:
+            return True
+        end = len(text)
+        for _ in range(rounds):
+            m = self._suffix(text, end)
+            if m is None or m.start() >= end or end <= start:
+                return False
+            end = m.start()
+        return True
 
 
 def unwrap(text: str) -> str:
@@ -171,6 +428,7 @@ def shared_nlp() -> Language:
     tokenizer: Any = nlp.tokenizer
     for form in ID_FORMS:
         tokenizer.add_special_case(form, [{ORTH: form}])
+    LinearAffixes.install(tokenizer, nlp.Defaults.prefixes or (), nlp.Defaults.suffixes or ())
     nlp.tokenizer = CachingTokenizer(tokenizer, nlp.vocab)
     warm(nlp)
     return nlp
