@@ -22,6 +22,9 @@ _WORDS = re.compile(r"[^\W_]+", re.UNICODE)
 _PHRASE = ("emergency", "disclosure", "request")
 _NEGATIONS = frozenset({"non", "not", "no", "nonemergency"})
 _ARTICLES = frozenset({"a", "an", "the"})
+# How much of a fax's text is its cover sheet.
+COVER_SHEET_LINES = 25
+COVER_SHEET_CHARS = 10_000
 
 
 def is_emergency_subject(subject: str) -> bool:
@@ -58,8 +61,9 @@ class EmergencyStage:
     def __call__(self, ctx: MessageContext) -> Sequence[Verdict]:
         ctx.emergency = is_emergency_subject(ctx.headers.subject)
         if not ctx.emergency and ctx.channel.startswith("fax"):
-            # a fax's "subject" is its cover sheet: the first lines of the document
-            head = ctx.body_text.splitlines()[:25]
+            # a fax's "subject" is its cover sheet: the first lines of the document (cut
+            # from the first characters: the whole body is not split to take 25 lines)
+            head = ctx.body_text[:COVER_SHEET_CHARS].splitlines()[:COVER_SHEET_LINES]
             if any(is_emergency_subject(line) for line in head):
                 ctx.emergency = True
                 return [

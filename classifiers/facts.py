@@ -21,6 +21,7 @@ health, politics, religion, ethnicity, sexuality) is recorded, not even as conte
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import itertools
 import math
@@ -34,8 +35,14 @@ import phonenumbers
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from classifiers.identifiers import region_for_domain, requester_regions
+from classifiers.identifiers import (
+    PhoneBudget,
+    phone_matches,
+    region_for_domain,
+    requester_regions,
+)
 from classifiers.nlp import MAX_EXTRACT_CHARS, GatedMatcher, body_doc, load_ner, shared_nlp
+from ingest.quotes import SpanIndex
 
 FactKind = Literal[
     "legal_process",
@@ -166,10 +173,6 @@ def _mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
             if chars[i] != "\n":
                 chars[i] = " "
     return "".join(chars)
-
-
-def _overlaps(start: int, end: int, spans: Iterable[tuple[int, int]]) -> bool:
-    return any(start < s_end and s_start < end for s_start, s_end in spans)
 
 
 _TERMINATOR = re.compile(r"[.!?;](?=\s|$)|\n[ \t]*\n")
@@ -463,11 +466,13 @@ _CONNECTOR = re.compile(
     re.I,
 )
 _BETWEEN = re.compile(r"\bbetween\s+(?:the\s+dates\s+(?:of\s+)?)?$", re.I)
+# The leading space is possessive and the second branch has none of its own: as
+# "\s*(?:…|\s*…)" the two runs split a long stretch of spaces every way (quadratic).
 _OPEN_END = re.compile(
-    r"\s*(?:(?:to|through|thru|until|till|up\s+to|[-–—])\s+(?:and\s+including\s+)?(?:the\s+)?"
+    r"\s*+(?:(?:to|through|thru|until|till|up\s+to|[-–—])\s+(?:and\s+including\s+)?(?:the\s+)?"
     r"(?:date\s+of\s+(?:this|the|our)\s+(?:request|letter|order|subpoena|warrant|notice|e-?mail)"
     r"|present(?:\s+day|\s+date)?|current\s+date|date|today|now)"
-    r"|\s*(?:and\s+)?(?:onwards?|forward|thereafter))\b",
+    r"|(?:and\s+)?(?:onwards?|forward|thereafter))\b",
     re.I,
 )
 _SINCE = re.compile(
@@ -508,8 +513,10 @@ _DEADLINE_GAP = re.compile(
     r"(?:\s*(?:[ECMP][SD]T|UTC|GMT|local\s+time))?)[\s,]*)?(?:(?:on|of)\s+)?",
     re.I,
 )
+# "\s*(?P<business>…)?\s*" split a long stretch of spaces between its two runs every way;
+# here each run is possessive and the second belongs to the optional word.
 _DURATION = re.compile(
-    rf"[\s:]*(?:the\s+)?{_NUM}\s*(?P<business>business|working|calendar)?\s*"
+    rf"[\s:]*(?:the\s+)?{_NUM}\s*+(?:(?P<business>business|working|calendar)\s*+)?"
     r"(?P<unit>days?|hours?|weeks?)\b",
     re.I,
 )
@@ -587,7 +594,10 @@ _CASE_VALUE = re.compile(
     r"(?:[A-Z]{2,6}[ ](?=[A-Za-z0-9/-]*\d))?"  # an agency prefix: "CRM 2026/118442"
     r"[A-Za-z0-9](?:[A-Za-z0-9]|[-/._](?=[A-Za-z0-9])|:(?=\d))*"
 )
-_HOSTNAME = re.compile(r"[A-Za-z]{2,}\.[A-Za-z]{2,}|^www", re.I)
+# "Looks like a host name": a run of letters, a dot, letters. The run is read from its
+# start and possessively ("[A-Za-z]{2,}\." tried at every letter of a long run without a
+# dot was quadratic); only whether there is a match is asked.
+_HOSTNAME = re.compile(r"(?<![A-Za-z])[A-Za-z]{2,}+\.[A-Za-z]{2}|^www", re.I)
 _STATUTE_AFTER = re.compile(r"\s*(?:U\.?\s?S\.?\s?C|C\.?\s?F\.?\s?R|Stat\b|§|CFR)", re.I)
 
 
@@ -640,6 +650,9 @@ _EMAIL = re.compile(
     r"[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}\b"
 )
 _FAX = re.compile(r"\bfax\b|\bfacsimile\b", re.I)
+# How much of a signature block its phone (and the statistical NER's names) are looked
+# for in, and how much of the phone's line before it is read for "fax".
+_SIGNATURE_CHARS = 2_000
 
 
 @dataclass(frozen=True)
@@ -1022,9 +1035,10 @@ class FactExtractor:
 
     def _hits(self, matcher: GatedMatcher, doc: Doc, quoted: list[tuple[int, int]]) -> list[_Hit]:
         hits = []
+        quotes = SpanIndex(quoted)
         for match_id, start, end in matcher(doc):
             span = doc[start:end]
-            if not _overlaps(span.start_char, span.end_char, quoted):
+            if not quotes.overlaps(span.start_char, span.end_char):
                 label = self.nlp.vocab.strings[match_id]
                 hits.append(_Hit(label, span.start_char, span.end_char))
         return sorted(hits, key=lambda h: h.start)
@@ -1058,12 +1072,13 @@ class FactExtractor:
             )
         mentions.extend(self._statutes(text, live))
         mentions = self._current(live, mentions)
-        specific = [m for m in mentions if m.value in _SPECIFIC_ORDERS]
-        mentions = [
-            m
-            for m in mentions
-            if m.value != "court_order" or not any(abs(s.start - m.start) < 120 for s in specific)
-        ]
+        specific = sorted(m.start for m in mentions if m.value in _SPECIFIC_ORDERS)
+
+        def near_specific(start: int) -> bool:
+            i = bisect.bisect_right(specific, start - 120)
+            return i < len(specific) and specific[i] < start + 120
+
+        mentions = [m for m in mentions if m.value != "court_order" or not near_specific(m.start)]
         return _best_per_value(mentions)
 
     @staticmethod
@@ -1115,15 +1130,22 @@ class FactExtractor:
         later mention in the same sentence as an anticipated one is anticipated too ("A
         formal MLAT request will follow under the U.S.-Japan MLAT")."""
         kept = []
-        anticipated: list[Fact] = []
+        # per process, where its anticipated mentions end (sorted): only the closest one
+        # before a mention need be asked about, as any sentence break between a farther
+        # one and the mention lies between the closest one and it too (each mention
+        # scanned all anticipated ones before: quadratic in a body of them)
+        anticipated: dict[str, list[int]] = {}
         for m in sorted(mentions, key=lambda m: m.start):
-            sibling = any(
-                a.value == m.value and not any(_breaks(live, a.end, m.start))
-                for a in anticipated
-                if 0 <= m.start - a.end < 300
+            ends = anticipated.get(m.value, [])
+            i = bisect.bisect_right(ends, m.start)
+            closest = ends[i - 1] if i else None
+            sibling = (
+                closest is not None
+                and m.start - closest < 300
+                and not any(_breaks(live, closest, m.start))
             )
             if sibling or _is_prospective(live, m.start, m.end):
-                anticipated.append(m)
+                bisect.insort(anticipated.setdefault(m.value, []), m.end)
             elif self._is_current(live, m.start, m.end):
                 kept.append(m)
         return kept
@@ -1180,10 +1202,11 @@ class FactExtractor:
                     "RANGE",
                 )
             )
+        taken = SpanIndex((d.start, d.end) for d in dates)
         for i, d in enumerate(dates):
             if i in used:
                 continue
-            partial = self._partial_start(live, d, dates)
+            partial = self._partial_start(live, d, taken)
             if partial is not None:
                 start, first = partial
                 found.append(
@@ -1205,7 +1228,7 @@ class FactExtractor:
                 yield f
 
     @staticmethod
-    def _partial_start(live: str, end: _Date, dates: list[_Date]) -> tuple[int, date] | None:
+    def _partial_start(live: str, end: _Date, taken: SpanIndex) -> tuple[int, date] | None:
         """A year-less range start before ``end``: "January 1 through March 31, 2026",
         "1–31 March 2026". The year is the end's, or the year before if that is later."""
         if not end.is_day:
@@ -1214,7 +1237,7 @@ class FactExtractor:
         between = _BETWEEN.search(live, max(0, m.start() - 30), m.start()) if m else None
         if not m or (m.group("word").lower() == "and" and not between):
             return None
-        if _overlaps(m.start(), m.end(), [(d.start, d.end) for d in dates]):
+        if taken.overlaps(m.start(), m.end()):
             return None
         if m.group("month"):
             month = _MONTHS[m.group("month").lower()]
@@ -1295,9 +1318,10 @@ class FactExtractor:
         than" in a sentence about responding ("produce records within ten (10) days")."""
         by_start = {d.start: d for d in dates if d.is_day}
         found: list[Fact] = []
+        excluded = SpanIndex(masked)
         for hit in hits:
-            if hit.label not in (*_DEADLINE_CUES, "WITHIN") or _overlaps(
-                hit.start, hit.end, masked
+            if hit.label not in (*_DEADLINE_CUES, "WITHIN") or excluded.overlaps(
+                hit.start, hit.end
             ):
                 continue
             confidence = _CUE_PATTERNS[hit.label][0]
@@ -1435,6 +1459,7 @@ class FactExtractor:
         the signature, never the body about the account holder."""
         assert self.ner is not None
         start, end = block
+        end = min(end, start + _SIGNATURE_CHARS)  # a signature's names are at its start
         wanted: dict[str, FactKind] = {"PERSON": "agent_name", "ORG": "agency"}
         with self.ner.memory_zone():
             doc = self.ner(text[start:end])
@@ -1555,22 +1580,18 @@ class FactExtractor:
         text: str, live: str, block: tuple[int, int], region: str
     ) -> Iterator[Fact]:
         """The first phone in the signature that is not a fax: valid numbers, or
-        possible ten-digit ones (fictional 555 ranges are still where to call)."""
+        possible ten-digit ones (fictional 555 ranges are still where to call). It is
+        looked for in the block's first ``_SIGNATURE_CHARS`` characters, with
+        phonenumbers' budget (``classifiers.identifiers.phone_matches``): a signature
+        does not run on for pages."""
         start, end = block
-        try:
-            matches = list(
-                phonenumbers.PhoneNumberMatcher(
-                    live[start:end], region, phonenumbers.Leniency.POSSIBLE
-                )
-            )
-        except Exception:
-            return
-        for match in matches:
-            a, b = start + match.start, start + match.end
-            line_start = live.rfind("\n", 0, a) + 1
-            line_end = live.find("\n", b)
-            line = live[line_start : line_end if line_end >= 0 else len(live)]
-            if _FAX.search(line[: a - line_start]):
+        end = min(end, start + _SIGNATURE_CHARS)
+        budget = PhoneBudget.for_text(end - start)
+        for match in phone_matches(live, region, budget, start, end):
+            a, b = match.start, match.end
+            low = max(0, a - _SIGNATURE_CHARS)
+            line_start = live.rfind("\n", low, a) + 1 or low
+            if _FAX.search(live[line_start:a]):
                 continue
             valid = phonenumbers.is_valid_number(match.number)
             if not valid and sum(c.isdigit() for c in match.raw_string) < 10:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -28,7 +29,7 @@ from classifiers.domains import DomainPolicy, within
 from classifiers.nlp import MAX_EXTRACT_CHARS, GatedMatcher, body_doc, message_doc, shared_nlp
 from config.settings import Settings
 from ingest.context import Identifier, MessageContext
-from ingest.quotes import FORWARD, in_spans
+from ingest.quotes import FORWARD, SpanIndex
 from ingest.verdicts import Decision, Verdict
 
 HANDLE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
@@ -120,8 +121,10 @@ _CLOSING_WORDS = (
     r"thanking|mahalo|mit|freundlichen|grüßen|grüssen|saludos|cordiales|atentamente|"
     r"hochachtungsvoll|met|vriendelijke|groet|groeten|distinti|saluti|cumprimentos|aloha"
 )
+# Runs of separators are possessive (a closing word never starts with a space or a
+# comma): "\s*[,.!]?\s*$" split a long stretch of spaces between its two runs every way.
 _CLOSING = re.compile(
-    rf"^\s*(?:{_CLOSING_WORDS})(?:[\s,]+(?:{_CLOSING_WORDS}))*\s*[,.!]?\s*$", re.IGNORECASE
+    rf"^\s*+(?:{_CLOSING_WORDS})(?:[\s,]++(?:{_CLOSING_WORDS}))*\s*+[,.!]?\s*$", re.IGNORECASE
 )
 _SIG_DASHES = re.compile(r"^--\s*$")
 _SALUTATION = re.compile(r"^\s*(dear\b|to whom it may concern|custodian of records)", re.IGNORECASE)
@@ -150,11 +153,15 @@ _REQUESTER_ROW = re.compile(
     re.IGNORECASE,
 )
 # A contact label just before a number ("T: 778-…", "| C: 604-…", "Tel (602) …", "cell 646-…")
-# on a line that names no subject.
-_CONTACT_LABEL_BEFORE = re.compile(
-    r"(?:^|\|)[^|]*?(?:^|\s)(?:t|c|f|o|tel|fax|direct|desk|office|switchboard)[:.]?\s+$",
-    re.IGNORECASE,
+# on a line that names no subject: the label, then the whitespace before the number. It
+# is matched where that whitespace starts (``_label_before``); written as
+# "(?:^|\|)[^|]*?(?:^|\s)label[:.]?\s+$" and searched over the line, it ran a lazy scan
+# from every bar, per number. The label and the character before it take at most
+# _LABEL_CHARS characters.
+_CONTACT_LABEL_END = re.compile(
+    r"(?:^|\s)(?:t|c|f|o|tel|fax|direct|desk|office|switchboard)[:.]?$", re.IGNORECASE
 )
+_LABEL_CHARS = 16
 _SUBJECT_WORDS = re.compile(r"\b(?:target|suspect|subscriber|account|user|victim|subject)", re.I)
 # A header line of a forwarded or quoted message ("From: "Det. Park" <k.park@…>"): the
 # addresses on it are who wrote or received that mail, not accounts asked about.
@@ -173,8 +180,8 @@ _CONTEXT_ONLY = re.compile(
 )
 # Before an identifier in its own clause: a request withdrawn or corrected.
 _WITHDRAWN_BEFORE = re.compile(
-    r"\b(?:disregard|ignore|withdraw|cancel|exclude|leave out)\b[^;:.!?]*$|"
-    r"\b(?:don't|do not|no need to) include\b[^;:.!?]*$|\bnot\s+(?:the\s+)?(?:account\s+)?$|"
+    r"\b(?:disregard|ignore|withdraw|cancel|exclude|leave out)\b[^;:.!?]*+$|"
+    r"\b(?:don't|do not|no need to) include\b[^;:.!?]*+$|\bnot\s+(?:the\s+)?(?:account\s+)?$|"
     r"\b(?:instead of|rather than|in place of)\s+(?:the\s+)?(?:account\s+)?$",
     re.IGNORECASE,
 )
@@ -188,6 +195,11 @@ _VICTIMS_BEFORE = re.compile(
     r"(?:handle|account|username)?\s*$",
     re.IGNORECASE,
 )
+# What ends a clause: an identifier's withdrawal is searched after the last of these.
+_CLAUSE_BREAKS = ";:.!?"
+# How far back on its line a field or contact label is looked for before a number: the
+# label and its separators are under 130 characters.
+_LABEL_REACH = 200
 # Whose it is, just before it: "the commissioner's own account (@…)", "our own VPN (…)".
 _OWNED_BEFORE = re.compile(
     r"(?:\b(?!suspect|target|offender|subject)\w+(?:'s|’s)|\b(?:her|his|their|our|my)) own "
@@ -208,6 +220,94 @@ _OTHER_SERVICE_BEFORE = re.compile(
     r"[^.;!?\n]{0,12}$",
     re.IGNORECASE,
 )
+# Words every match of a role pattern contains (a match holds one of them, compared as
+# the pattern compares: case-insensitively). With many identifiers in a body, where these
+# words stand is found once (``_Keywords``) and a pattern is only tried on a stretch of
+# text that holds one. Keep them in step with the patterns above (a test compares roles
+# found with and without them on the labelled sets).
+_ROLE_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "field": (
+        "officer",
+        "agent",
+        "investigator",
+        "detective",
+        "requester",
+        "requestor",
+        "requesting",
+        "affiant",
+        "submitted",
+        "contact",
+    ),
+    "context": ("only", "solely", "just", "please", "not", "belong", "genuine"),
+    "withdrawn": (
+        "disregard",
+        "ignore",
+        "withdraw",
+        "cancel",
+        "exclude",
+        "leave",
+        "include",
+        "not",
+        "instead",
+        "rather",
+        "place",
+    ),
+    "victims": ("victim", "complainant", "reporting"),
+    "owned": ("own",),
+    "service": (
+        "insta",
+        "ig",
+        "telegram",
+        "tiktok",
+        "facebook",
+        "snap",
+        "mastodon",
+        "threads",
+        "discord",
+        "signal",
+        "whatsapp",
+        "youtube",
+        "reddit",
+        "twitch",
+        "bluesky",
+        "venmo",
+        "cash",
+        "kik",
+    ),
+}
+# Above this many identifiers in a body, the keyword positions are worth finding first.
+_KEYWORD_INDEX_FROM = 64
+# Case folding as re.IGNORECASE compares with ASCII letters, one character for one (so
+# offsets stay): A-Z, and the four others it equates with them (İ ı ſ and the Kelvin sign).
+_FOLD = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)} | {
+    0x130: ord("i"),
+    0x131: ord("i"),
+    0x17F: ord("s"),
+    0x212A: ord("k"),
+}
+_KEYWORD_SCANS = {
+    name: re.compile("(?=" + "|".join(re.escape(w) for w in words) + ")")
+    for name, words in _ROLE_KEYWORDS.items()
+}
+
+
+class _Keywords:
+    """Where the role patterns' keywords stand in one body (every occurrence, overlapping
+    ones too), to tell in a bisection whether a stretch of text could match a pattern."""
+
+    def __init__(self, text: str) -> None:
+        folded = text.translate(_FOLD)
+        self.starts = {
+            name: [m.start() for m in scan.finditer(folded)]
+            for name, scan in _KEYWORD_SCANS.items()
+        }
+
+    def within(self, name: str, start: int, end: int) -> bool:
+        starts = self.starts[name]
+        i = bisect_left(starts, start)
+        return i < len(starts) and starts[i] < end
+
+
 # The other providers' and the platform's own domains: their addresses are mailboxes.
 PROVIDER_DOMAINS = ("twilio.com", "twitter.com", "x.com")
 # Reference numbering that phone parsing would take for a number: "GO 2026-204417".
@@ -221,7 +321,10 @@ _REFERENCE_BEFORE = re.compile(
 )
 # An @handle (not an email's @) or a platform link: text that names an account.
 _NAMES_ACCOUNT = re.compile(r"(?<![\w.])@\w|(?:twitter|x)\.com/\w|\b(?:AC|PN)[0-9a-f]{32}\b", re.I)
-_CONTACT_DETAIL = re.compile(r"\d[\d ().-]{6,}\d|[\w.+-]+@[\w-]+\.[\w.]+")
+# A phone number or an address. An address starts where its run of address characters
+# starts (the leftmost match does anyway): tried at every character of a run with no "@",
+# "[\w.+-]+@" rescanned the run each time.
+_CONTACT_DETAIL = re.compile(r"\d[\d ().-]{6,}\d|(?<![\w.+-])[\w.+-]++@[\w-]++\.[\w.]")
 # What a subject listing says; a block saying it is not a signature.
 _SUBJECT_CUE = re.compile(
     r"(account|subscriber|target|user ?name|handle|profile|user id|screen name|associated)",
@@ -268,6 +371,83 @@ _REGION_BY_SUFFIX = {
 }
 
 ROLE_RANK = {"requester": 3, "subject": 2, "other": 1}
+
+# phonenumbers' matcher parses every digit group it meets, again inside a long candidate
+# (up to a hundred groups), at ~0.1 ms a parse: "12 12 12 …" cost 30 µs a character, and
+# for a candidate that looks like a time it copies the whole rest of the text. So it reads
+# one line at a time (a phone number never spans a line break), a long line in windows,
+# and each window may fail WINDOW_TRIES_BASE + a try per PHONE_CHARS_PER_TRY of its
+# characters (phonenumbers' max_tries): a dense window gives up on itself, not on the
+# lines after it. The whole text may fail PHONE_TRIES_BASE + one per TEXT_CHARS_PER_TRY.
+PHONE_TRIES_BASE = 500
+TEXT_CHARS_PER_TRY = 10
+WINDOW_TRIES_BASE = 30
+PHONE_CHARS_PER_TRY = 20
+_PHONE_WINDOW = 4096
+# A window shares this much with the next: a number starting in the shared part is the
+# next window's (no written phone number is this long).
+_PHONE_OVERLAP = 64
+_DIGIT = re.compile(r"\d")
+
+
+@dataclass
+class PhoneBudget:
+    """Failed parses phonenumbers may still make for one text. ``truncated`` once a
+    window (or the text) ran out with text left unread; ``exhausted`` once the text's
+    budget is spent and nothing more is read."""
+
+    tries: int
+    exhausted: bool = False
+    truncated: bool = False
+
+    @classmethod
+    def for_text(cls, chars: int) -> PhoneBudget:
+        return cls(PHONE_TRIES_BASE + chars // TEXT_CHARS_PER_TRY)
+
+
+def phone_matches(
+    text: str, region: str, budget: PhoneBudget, start: int = 0, end: int | None = None
+) -> Iterator[phonenumbers.PhoneNumberMatch]:
+    """phonenumbers' matches (leniency POSSIBLE) in ``text[start:end]``, with offsets in
+    ``text``: line by line, long lines in overlapping windows, within ``budget``."""
+    end = len(text) if end is None else end
+    pos = start
+    while pos < end and not budget.exhausted:
+        line_end = text.find("\n", pos, end)
+        line_end = end if line_end < 0 else line_end
+        if _DIGIT.search(text, pos, line_end):
+            low = pos
+            while low < line_end and not budget.exhausted:
+                high = min(line_end, low + _PHONE_WINDOW)
+                own = line_end if high == line_end else high - _PHONE_OVERLAP
+                for match in _window_phones(text, low, high, region, budget):
+                    if match.start < own:
+                        yield match
+                low = own
+        pos = line_end + 1
+
+
+def _window_phones(
+    text: str, low: int, high: int, region: str, budget: PhoneBudget
+) -> list[phonenumbers.PhoneNumberMatch]:
+    if budget.tries <= 0:
+        budget.exhausted = budget.truncated = True
+        return []
+    allowed = min(budget.tries, WINDOW_TRIES_BASE + (high - low) // PHONE_CHARS_PER_TRY)
+    try:
+        matcher = phonenumbers.PhoneNumberMatcher(
+            text[low:high], region, phonenumbers.Leniency.POSSIBLE, max_tries=allowed
+        )
+        found = list(matcher)
+    except Exception:  # phonenumbers raises on odd input; nothing is found there
+        return []
+    left = int(getattr(matcher, "_max_tries", allowed))
+    budget.tries -= allowed - left
+    if left <= 0:
+        budget.truncated = True  # this window gave up part way
+    if budget.tries <= 0:
+        budget.exhausted = True
+    return [phonenumbers.PhoneNumberMatch(low + m.start, m.raw_string, m.number) for m in found]
 
 
 def region_for_domain(domain: str, default: str) -> str:
@@ -332,9 +512,8 @@ class _Found:
 
 
 def _strip_trailing(text: str) -> str:
-    while text and text[-1] in _TRAILING:
-        text = text[:-1]
-    return text
+    # one pass: a slice per character was quadratic on a link ending in 200 000 dots
+    return text.rstrip(_TRAILING)
 
 
 _NOT_HANDLES = frozenset({"sid", "id", "ids", "username", "handle", "name", "holder", "owner"})
@@ -412,23 +591,31 @@ class IdentifierExtractor:
         self.nlp, self.matcher = _build_nlp()
 
     # -- finding -------------------------------------------------------------------
-    def find(self, text: str, region: str, doc: Doc | None = None) -> list[_Found]:
+    def find(
+        self,
+        text: str,
+        region: str,
+        doc: Doc | None = None,
+        budget: PhoneBudget | None = None,
+    ) -> list[_Found]:
+        """Every finding, roles not yet given. ``budget``: phonenumbers' (made for the
+        text when absent; ``exhausted`` after, if it ran out)."""
+        budget = budget if budget is not None else PhoneBudget.for_text(len(text))
         # Emails and scheme URLs by regex first: the tokenizer splits them at capitalised
         # infixes ("M.Okafor@Example.NET"), which token patterns then miss.
         found: list[_Found] = list(self._regex_emails_urls(text))
-        taken = [(f.start, f.end) for f in found]
+        taken = SpanIndex((f.start, f.end) for f in found)
         with body_doc(text, doc) as tokens:
             for match_id, start, end in self.matcher(tokens):
                 label = self.nlp.vocab.strings[match_id]
                 for hit in self._from_match(tokens, text, label, start, end):
                     if not (hit.kind in ("email", "url") or hit.pattern in _URL_PATTERNS) or not (
-                        self._overlaps(hit.start, hit.end, taken)
+                        taken.overlaps(hit.start, hit.end)
                     ):
                         found.append(hit)
-        taken = [(f.start, f.end) for f in found]
-        found.extend(self._phones(text, region, taken))
-        taken = [(f.start, f.end) for f in found]
-        found.extend(self._ips(text, taken))
+        taken = SpanIndex((f.start, f.end) for f in found)
+        found.extend(self._phones(text, region, taken, budget))
+        found.extend(self._ips(text, SpanIndex((f.start, f.end) for f in found)))
         return found
 
     def _from_match(
@@ -496,8 +683,9 @@ class IdentifierExtractor:
             yield _Found(
                 "email", raw.lower(), raw, m.start(), m.start() + len(raw), "regex", "EMAIL", 0.95
             )
+        taken = SpanIndex(emails)
         for m in _SCHEME_URL.finditer(text):
-            if not self._overlaps(m.start(), m.end(), emails):
+            if not taken.overlaps(m.start(), m.end()):
                 yield from self._url(m.group(), m.start())
 
     def _url(self, text: str, offset: int) -> Iterator[_Found]:
@@ -627,19 +815,11 @@ class IdentifierExtractor:
             )
             return
 
-    @staticmethod
-    def _overlaps(start: int, end: int, taken: list[tuple[int, int]]) -> bool:
-        return any(start < t_end and t_start < end for t_start, t_end in taken)
-
-    def _phones(self, text: str, region: str, taken: list[tuple[int, int]]) -> Iterator[_Found]:
-        try:
-            matches = list(
-                phonenumbers.PhoneNumberMatcher(text, region, phonenumbers.Leniency.POSSIBLE)
-            )
-        except Exception:
-            return
-        for match in matches:
-            if self._overlaps(match.start, match.end, taken):
+    def _phones(
+        self, text: str, region: str, taken: SpanIndex, budget: PhoneBudget
+    ) -> Iterator[_Found]:
+        for match in phone_matches(text, region, budget):
+            if taken.overlaps(match.start, match.end):
                 continue
             if _REFERENCE_BEFORE.search(text[max(0, match.start - 40) : match.start]):
                 continue  # "Your ref LE-2026-118842", "incident number 2403318870"
@@ -666,10 +846,10 @@ class IdentifierExtractor:
                 0.9 if pattern.endswith(region) else 0.6,
             )
 
-    def _ips(self, text: str, taken: list[tuple[int, int]]) -> Iterator[_Found]:
+    def _ips(self, text: str, taken: SpanIndex) -> Iterator[_Found]:
         for regex in (_IPV4, _IPV6):
             for m in regex.finditer(text):
-                if self._overlaps(m.start(), m.end(), taken):
+                if taken.overlaps(m.start(), m.end()):
                     continue
                 try:
                     address = ipaddress.ip_address(m.group())
@@ -696,19 +876,39 @@ class IdentifierExtractor:
         doc: Doc | None = None,
     ) -> list[Identifier]:
         """``doc``: the body's shared Doc (``classifiers.nlp.message_doc``), if any."""
+        return self.extract_reporting(text, quoted, sender_address, sender_domain, doc)[0]
+
+    def extract_reporting(
+        self,
+        text: str,
+        quoted: list[tuple[int, int]],
+        sender_address: str,
+        sender_domain: str,
+        doc: Doc | None = None,
+    ) -> tuple[list[Identifier], bool]:
+        """``extract``, and whether the phone search stopped at its budget (a body of
+        digit groups): phone numbers after that point were not looked for."""
         text = text[:MAX_EXTRACT_CHARS]
         region = self.region_for(sender_domain)
-        requester_spans = requester_regions(text, quoted)
+        budget = PhoneBudget.for_text(len(text))
+        found = sorted(self.find(text, region, doc, budget), key=lambda f: f.start)
+        keywords = _Keywords(text) if len(found) > _KEYWORD_INDEX_FROM else None
+        lines = _Lines(
+            text, SpanIndex(quoted), SpanIndex(requester_regions(text, quoted)), keywords
+        )
         best: dict[tuple[str, str], Identifier] = {}
-        for f in sorted(self.find(text, region, doc), key=lambda f: f.start):
-            role = self._role(f, text, quoted, requester_spans, sender_address)
+        for f in found:
+            seen = best.get((f.kind, f.value))
+            if seen is not None and seen.role == "requester":
+                continue  # the highest role: a later mention cannot change it
+            role = self._role(f, lines, sender_address)
             ident = Identifier(
                 f.kind, f.value, f.raw, f.start, f.end, role, f.confidence, f.recognizer, f.pattern
             )
             key = (f.kind, f.value)
             if key not in best or ROLE_RANK[role] > ROLE_RANK[best[key].role]:
                 best[key] = ident
-        return sorted(best.values(), key=lambda i: i.start)
+        return sorted(best.values(), key=lambda i: i.start), budget.truncated
 
     def _is_own(self, f: _Found) -> bool:
         host = f.value.rpartition("@")[2] if f.kind == "email" else url_host(f.value)
@@ -717,15 +917,15 @@ class IdentifierExtractor:
     def region_for(self, domain: str) -> str:
         return region_for_domain(domain, self.default_region)
 
-    def _role(
-        self,
-        f: _Found,
-        text: str,
-        quoted: list[tuple[int, int]],
-        requester_spans: list[tuple[int, int]],
-        sender_address: str,
-    ) -> str:
-        if in_spans(f.start, quoted):
+    def _role(self, f: _Found, lines: _Lines, sender_address: str) -> str:
+        """Whose the identifier is, from where it stands: quoted mail, a signature or
+        letterhead, its line (a header, a form row, a contact label), its sentence (said
+        to be context, withdrawn, a victim's or someone's own) and the wrapped line
+        before it ("please contact me at"). Everything is read within bounded reach of
+        the identifier or once per line (``_Lines``), so the checks for thousands of
+        identifiers on one long line do not rescan it."""
+        text = lines.text
+        if f.start in lines.quoted:
             return "other"
         if f.kind == "username" and f.value in PLACEHOLDER_HANDLES:
             return "other"
@@ -747,40 +947,149 @@ class IdentifierExtractor:
         # can be looked up.
         if f.kind == "url" and not _host_in(url_host(f.value), PLATFORM_CONTENT_HOSTS):
             return "other"
-        if in_spans(f.start, requester_spans):
+        if f.start in lines.requester:
             return "requester"
-        line_start = text.rfind("\n", 0, f.start) + 1
-        line_end = text.find("\n", f.end)
-        line = text[line_start : line_end if line_end >= 0 else len(text)]
-        if f.kind in ("email", "phone") and _HEADER_LINE.match(line):
+        line_start = lines.start(f.start)
+        line_end = lines.end(f.end)
+        if f.kind in ("email", "phone") and lines.whole(_HEADER_LINE.match, line_start, line_end):
             return "other"
+        may = lines.may_hold
+        label_start = max(line_start, f.start - _LABEL_REACH)
         if f.kind in ("phone", "email") and (
-            _REQUESTER_FIELD.search(text[line_start : f.start]) or _REQUESTER_ROW.match(line)
+            (
+                may("field", label_start, f.start)
+                and _search_before(_REQUESTER_FIELD, text, line_start, f.start, _LABEL_REACH)
+            )
+            or lines.whole(_REQUESTER_ROW.match, line_start, line_end)
         ):
             return "requester"
         if (
             f.kind == "phone"
-            and _CONTACT_LABEL_BEFORE.search(text[line_start : f.start])
-            and not _SUBJECT_WORDS.search(line)
+            and _label_before(text, line_start, f.start)
+            and not lines.whole(_SUBJECT_WORDS.search, line_start, line_end)
         ):
             return "requester"
-        sentence_start, sentence_end = _sentence_bounds(text, f.start, f.end)
+        sentence_start, sentence_end = _sentence_bounds(text, f.start, f.end, lines.unit_ends)
         before = text[sentence_start : f.start]
-        if _CONTEXT_ONLY.search(text[sentence_start:sentence_end]):
+        if may("context", sentence_start, sentence_end) and _CONTEXT_ONLY.search(
+            text[sentence_start:sentence_end]
+        ):
             return "other"
-        if _WITHDRAWN_BEFORE.search(before) or _VICTIMS_BEFORE.search(before):
+        clause = max(before.rfind(c) for c in _CLAUSE_BREAKS) + 1
+        if (
+            may("withdrawn", sentence_start + clause, f.start)
+            and _WITHDRAWN_BEFORE.search(before, clause)
+        ) or (may("victims", sentence_start, f.start) and _VICTIMS_BEFORE.search(before)):
             return "other"
-        if _OWNED_BEFORE.search(before) or _OWNED_AFTER.match(text, f.end):
+        if (
+            may("owned", sentence_start, f.start) and _OWNED_BEFORE.search(before)
+        ) or _OWNED_AFTER.match(text, f.end):
             return "other"
-        if f.kind == "username" and _OTHER_SERVICE_BEFORE.search(before):
+        if (
+            f.kind == "username"
+            and may("service", sentence_start, f.start)
+            and _OTHER_SERVICE_BEFORE.search(before)
+        ):
             return "other"
-        previous = text[text.rfind("\n", 0, max(0, line_start - 1)) + 1 : line_start].rstrip()
-        if previous and previous[-1] not in ".!?:;":
-            # a sentence wrapped onto the phone's line ("please contact Special\nAgent X at")
-            line = previous + " " + text[line_start : f.start]
-        if f.kind in ("phone", "email") and _SELF_CONTACT.search(line):
+        if f.kind in ("phone", "email") and lines.self_contact(line_start, line_end, f.start):
             return "requester"
         return "subject"
+
+
+def _search_before(
+    pattern: re.Pattern[str], text: str, line_start: int, end: int, reach: int
+) -> re.Match[str] | None:
+    """``pattern.search(text[line_start:end])``, for matches starting in the last
+    ``reach`` characters: a label just before an identifier, not one a long line back.
+    Cut inside the line, the text keeps the character before the cut, so "^" does not
+    match there and look-behinds and word boundaries see what they saw."""
+    low = max(line_start, end - reach)
+    if low == line_start:
+        return pattern.search(text[line_start:end])
+    return pattern.search(text[low - 1 : end], 1)
+
+
+def _label_before(text: str, line_start: int, end: int) -> bool:
+    """Whether a contact label stands just before ``end`` on its line (then whitespace):
+    the label ends where that whitespace starts, so only the few characters before it
+    are read."""
+    low = max(line_start, end - _LABEL_REACH)
+    stop = end
+    while stop > low and text[stop - 1].isspace():  # str.isspace is re's \s
+        stop -= 1
+    if stop == end:
+        return False
+    return bool(_search_before(_CONTACT_LABEL_END, text, line_start, stop, _LABEL_CHARS))
+
+
+_NEWLINE = re.compile("\n")
+
+
+class _Lines:
+    """The lines of one body, for the role of every identifier in it: where a line
+    starts and ends (by bisection over the line breaks, not a scan back per
+    identifier), what is asked of a whole line (a header, a form row, subject words, a
+    self-contact phrase), asked once per line, and which line breaks end a sentence."""
+
+    def __init__(
+        self, text: str, quoted: SpanIndex, requester: SpanIndex, keywords: _Keywords | None
+    ) -> None:
+        self.text = text
+        self.quoted = quoted
+        self.requester = requester
+        self.keywords = keywords
+        self.breaks = [m.start() for m in _NEWLINE.finditer(text)]
+        self.unit_ends: dict[int, bool] = {}
+        self._answers: dict[tuple[object, int, int], bool] = {}
+        self._contact: dict[tuple[int, int], tuple[int | None, int]] = {}
+
+    def may_hold(self, name: str, start: int, end: int) -> bool:
+        """Whether ``text[start:end]`` may match the role pattern ``name``: False only
+        when none of its keywords stands there (``_Keywords``, when there is one)."""
+        return self.keywords is None or self.keywords.within(name, start, end)
+
+    def start(self, position: int) -> int:
+        """``text.rfind("\n", 0, position) + 1``"""
+        i = bisect_left(self.breaks, position)
+        return self.breaks[i - 1] + 1 if i else 0
+
+    def end(self, position: int) -> int:
+        """``text.find("\n", position)``, or the end of the text."""
+        i = bisect_left(self.breaks, position)
+        return self.breaks[i] if i < len(self.breaks) else len(self.text)
+
+    def whole(self, ask: Callable[[str], object], start: int, end: int) -> bool:
+        """``ask(text[start:end])`` as a truth value, once per line."""
+        key = (ask, start, end)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = bool(ask(self.text[start:end]))
+        return answer
+
+    def self_contact(self, line_start: int, line_end: int, position: int) -> bool:
+        """Whether the line says the number or address before ``position`` is the
+        sender's own ("contact me at", "my cell"): anywhere on the line, or, when the
+        line before it ends without a stop (a wrapped sentence), in that line and this
+        one up to ``position``."""
+        key = (line_start, line_end)
+        cached = self._contact.get(key)
+        if cached is None:
+            text = self.text
+            previous_start = self.start(line_start - 1) if line_start else 0
+            previous = text[previous_start:line_start].rstrip()
+            if previous and previous[-1] not in ".!?:;":
+                # a sentence wrapped onto the phone's line ("please contact Special\nAgent
+                # X at"): the first phrase in both lines, and where it ends
+                m = _SELF_CONTACT.search(previous + " " + text[line_start:line_end])
+                cached = (m.end() if m else None, len(previous) + 1)
+            else:
+                m = _SELF_CONTACT.search(text[line_start:line_end])
+                cached = (0 if m else None, -1)
+            self._contact[key] = cached
+        first_end, offset = cached
+        if first_end is None:
+            return False
+        return offset < 0 or first_end <= offset + position - line_start
 
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n[ \t]*\n|\n")
@@ -790,24 +1099,41 @@ _SHORT_LINE = 60
 _ITEM_START = re.compile(r"[ \t]*(?:[-*•|>#]|\d{1,3}[.)|:]?\s|[A-Z][\w /#-]{0,30}:)")
 
 
-def _ends_unit(text: str, m: re.Match[str]) -> bool:
+def _ends_unit(text: str, m: re.Match[str], known: dict[int, bool] | None = None) -> bool:
+    """Whether a line break ends the unit: its line is short or the next line starts
+    an item. ``known`` keeps the answer per line break (many identifiers share one)."""
     if m.group() != "\n":
         return True
-    line_start = text.rfind("\n", 0, m.start()) + 1
-    return m.start() - line_start < _SHORT_LINE or bool(_ITEM_START.match(text, m.end()))
+    if known is not None and m.start() in known:
+        return known[m.start()]
+    # the line is short if a line break lies within _SHORT_LINE before this one (or the
+    # text starts there): no scan back over a long line
+    short = m.start() < _SHORT_LINE or text.rfind("\n", m.start() - _SHORT_LINE, m.start()) >= 0
+    answer = short or bool(_ITEM_START.match(text, m.end()))
+    if known is not None:
+        known[m.start()] = answer
+    return answer
 
 
-def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+def _sentence_bounds(
+    text: str, start: int, end: int, known: dict[int, bool] | None = None
+) -> tuple[int, int]:
     """The sentence around ``text[start:end]``: from the last full stop, question or
     exclamation mark, blank line, or line break of a list, table or short line before it,
     to the next one after it, within 300 characters either side. A dot inside an address
     or a URL is not followed by a space; a hard-wrapped line of prose does not end it."""
     window_start, window_end = max(0, start - 300), min(len(text), end + 300)
     ends = [
-        m.end() for m in _SENTENCE_END.finditer(text, window_start, start) if _ends_unit(text, m)
+        m.end()
+        for m in _SENTENCE_END.finditer(text, window_start, start)
+        if _ends_unit(text, m, known)
     ]
     after = next(
-        (m.start() for m in _SENTENCE_END.finditer(text, end, window_end) if _ends_unit(text, m)),
+        (
+            m.start()
+            for m in _SENTENCE_END.finditer(text, end, window_end)
+            if _ends_unit(text, m, known)
+        ),
         window_end,
     )
     return (ends[-1] if ends else window_start), after
@@ -849,11 +1175,12 @@ def requester_regions(text: str, quoted: list[tuple[int, int]]) -> list[tuple[in
     lines = text.splitlines(keepends=True)
     pos = 0
     sig_start: int | None = None
+    quotes = SpanIndex(quoted)
     for number, line in enumerate(lines):
         stripped = line.rstrip("\n")
         if number < 15 and _SALUTATION.match(stripped) and pos > 0 and not regions:
             regions.append((0, pos))
-        if FORWARD.match(stripped) or in_spans(pos, quoted):
+        if FORWARD.match(stripped) or pos in quotes:
             if sig_start is not None:
                 regions.append((sig_start, pos))
                 sig_start = None
@@ -867,7 +1194,11 @@ def requester_regions(text: str, quoted: list[tuple[int, int]]) -> list[tuple[in
     return regions
 
 
-_INLINE_SIGN_OFF = re.compile(r"(?:^|\s)(?:--|—|–|-)\s?(?=(?:[A-Z][a-z]|[A-Z]{2,}\s)[^\n]*\d)")
+# A dash before a capitalised name; a digit (the number) must follow later on the line.
+# The digit is checked apart, against the line's last digit: as a look-ahead "[^\n]*\d" it
+# rescanned the rest of the line at every dash.
+_INLINE_SIGN_OFF = re.compile(r"(?:^|\s)(?:--|—|–|-)\s?(?=[A-Z][a-z]|[A-Z]{2,}\s)")
+_LAST_DIGIT = re.compile(r"\d\D*$")
 
 
 def _inline_sign_off(text: str, quoted: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -875,7 +1206,10 @@ def _inline_sign_off(text: str, quoted: list[tuple[int, int]]) -> list[tuple[int
     end = min((start for start, _ in quoted), default=len(text))
     body = text[:end].rstrip()
     last = body.rfind("\n") + 1
-    matches = list(_INLINE_SIGN_OFF.finditer(body, last))
+    digit = _LAST_DIGIT.search(body, last)
+    # the name after the dash has no digit in it, so "a digit after the name" is "a
+    # digit after the dash": only the dashes before the last digit count
+    matches = list(_INLINE_SIGN_OFF.finditer(body, last, digit.start())) if digit else []
     match = matches[-1] if matches else None
     if match is None or _NAMES_ACCOUNT.search(body[match.start() :]):
         return []
@@ -902,12 +1236,13 @@ def _trailing_block(
     if lines and _SIGN_OFF.match(lines[-1]) and not _NAMES_ACCOUNT.search(lines[-1]):
         last = body.rfind("\n") + 1
         return [(last, end)]
+    # the block's patterns only run on a short block (at most 8 lines of 90 characters):
+    # a long last paragraph is not a signature, whatever it holds
     short = len(lines) <= 8 and all(len(line) <= 90 for line in lines)
-    contact = _CONTACT_DETAIL.search(block)
     if (
         short
         and start > 0
-        and contact
+        and _CONTACT_DETAIL.search(block)
         and not (_SUBJECT_CUE.search(block) or _NAMES_ACCOUNT.search(block))
     ):
         return [(start, end)]
@@ -931,28 +1266,41 @@ class IdentifierStage:
     def __call__(self, ctx: MessageContext) -> Sequence[Verdict]:
         address = ctx.sender.address if ctx.sender else ""
         domain = ctx.sender.domain if ctx.sender else ""
-        ctx.identifiers = self.extractor.extract(
+        ctx.identifiers, truncated = self.extractor.extract_reporting(
             ctx.body_text, ctx.quoted_spans, address, domain, message_doc(ctx)
         )
+        notes = []
+        if truncated:
+            notes.append(
+                Verdict(
+                    self.name,
+                    Decision.NOTE,
+                    "phone_search_truncated",
+                    "The body holds runs of digit groups so dense that the phone-number "
+                    "search gave up on part of them; phone numbers there may be missing.",
+                )
+            )
         subjects = [i for i in ctx.identifiers if i.role == "subject"]
         if subjects:
             return [
+                *notes,
                 Verdict(
                     self.name,
                     Decision.PASS,
                     "identifiers_found",
                     f"{len(subjects)} account identifier(s) named.",
-                )
+                ),
             ]
         ctx.deficiencies.append(
             "the account identifiers the request is about (usernames, profile or post URLs, "
             "user IDs, phone numbers, email addresses or account SIDs)"
         )
         return [
+            *notes,
             Verdict(
                 self.name,
                 Decision.NOTE,
                 "no_identifiers",
                 "The request names no account identifier.",
-            )
+            ),
         ]
