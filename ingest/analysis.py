@@ -190,6 +190,8 @@ def _worker_main(conn: Connection, settings_json: str, tmp_dir: str, memory_limi
             return  # the parent is gone
         if task[0] == "stop":
             return
+        # Received: from now on, a death is this task's (see _roundtrip).
+        conn.send(("started",))
         if task[0] == "info":
             conn.send(("info", _worker_info()))
             continue
@@ -253,14 +255,14 @@ def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
         future.set_exception(error)
 
 
-def _roundtrip(worker: _Worker, task: tuple[Any, ...], deadline: float | None) -> tuple[Any, ...]:
-    """Blocking: one task to the worker and its reply, or what became of the worker:
-    ("died", exit code) or ("deadline",) after killing it."""
-    try:
-        worker.conn.send(task)
-    except (OSError, ValueError):
-        return ("died", _exitcode(worker.process))
-    ready = wait_ready([worker.conn, worker.process.sentinel], timeout=deadline)
+# An idle worker acknowledges a task at once; one that has not within this time is dead
+# or wedged, and the task was never started.
+START_ACK_SECONDS = 30.0
+
+
+def _receive(worker: _Worker, timeout: float | None) -> tuple[Any, ...] | None:
+    """The worker's next reply; ("died", code) if it died first; None on timeout."""
+    ready = wait_ready([worker.conn, worker.process.sentinel], timeout=timeout)
     if worker.conn in ready:
         try:
             reply: tuple[Any, ...] = worker.conn.recv()
@@ -271,6 +273,26 @@ def _roundtrip(worker: _Worker, task: tuple[Any, ...], deadline: float | None) -
         return reply
     if ready:
         return ("died", _exitcode(worker.process))
+    return None
+
+
+def _roundtrip(worker: _Worker, task: tuple[Any, ...], deadline: float | None) -> tuple[Any, ...]:
+    """Blocking: one task to the worker and its reply, or what became of the worker:
+    ("unstarted", exit code) when it died before it took the task (a worker killed while
+    idle: the task is not to blame), ("died", exit code) when it died running it, or
+    ("deadline",) after killing it at the deadline."""
+    try:
+        worker.conn.send(task)
+    except (OSError, ValueError):
+        return ("unstarted", _exitcode(worker.process))
+    ack = _receive(worker, START_ACK_SECONDS)
+    if ack is None or ack[0] != "started":
+        with contextlib.suppress(OSError):
+            worker.process.kill()
+        return ("unstarted", _exitcode(worker.process))
+    reply = _receive(worker, deadline)
+    if reply is not None:
+        return reply
     with contextlib.suppress(OSError):
         worker.process.kill()
     return ("deadline",)
@@ -541,17 +563,17 @@ class PoolAnalyser:
                 return
             if task.future.done():  # its caller gave up (shutdown)
                 continue
-            if not worker.process.is_alive():
-                # Died while idle (killed from outside): the message is not to blame, and
-                # goes back for the replacement to take.
-                self._tasks.put(task)
-                self._post(self._idle_death, worker)
-                return
             self._busy.add(worker.pid)
             try:
                 reply = _roundtrip(worker, task.payload, self.deadline)
             finally:
                 self._busy.discard(worker.pid)
+            if reply[0] == "unstarted":
+                # Died while idle (killed from outside): the message is not to blame, and
+                # goes back for the replacement to take.
+                self._tasks.put(task)
+                self._post(self._idle_death, worker)
+                return
             self._post(self._settle, worker, task, reply)
             if reply[0] not in ("ok", "error", "info"):
                 return
