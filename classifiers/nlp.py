@@ -66,6 +66,10 @@ MAX_CACHED_CHUNKS = 100_000
 # AFFIX_HEAVY_ROUNDS prefixes or suffixes in a row is tokenised in pieces of this length.
 MAX_CHUNK_CHARS = 2_000
 AFFIX_HEAVY_ROUNDS = 16
+# Any chunk longer than this is tokenised in pieces of this length: spaCy's infix search
+# grows a little faster than its length on one huge chunk ("a:a:a:…"), and no word,
+# address, link or base64 line is this long.
+MAX_WHOLE_CHUNK_CHARS = 16_384
 # English exceptions split "id" as "i'd"; in a request it is always "identifier".
 ID_FORMS = ("id", "Id", "ID", "ids", "IDs", "Ids")
 
@@ -97,14 +101,18 @@ class CachingTokenizer:
         """The tokens of a chunk of any length. spaCy's affix loop copies and hashes the
         rest of a chunk once per prefix or suffix it strips, so a chunk longer than
         ``MAX_CHUNK_CHARS`` that starts or ends with a run of affixes ("_" * 200 000) is
-        tokenised piece by piece; any other long chunk (a base64 line, a long link) is
-        one piece, spaCy's tokens exactly."""
-        heavy = self.affixes.affix_heavy(text) if self.affixes is not None else True
-        if len(text) <= MAX_CHUNK_CHARS or not heavy:
+        tokenised piece by piece; any other chunk up to ``MAX_WHOLE_CHUNK_CHARS`` (a
+        base64 line, a long link) is one piece, spaCy's tokens exactly, and a longer one
+        is cut in pieces of that length."""
+        if len(text) <= MAX_CHUNK_CHARS:
             return self.cache.get(text) or self.chunk(text)
+        heavy = self.affixes.affix_heavy(text) if self.affixes is not None else True
+        if not heavy and len(text) <= MAX_WHOLE_CHUNK_CHARS:
+            return self.cache.get(text) or self.chunk(text)
+        size = MAX_CHUNK_CHARS if heavy else MAX_WHOLE_CHUNK_CHARS
         words: list[str] = []
-        for start in range(0, len(text), MAX_CHUNK_CHARS):
-            piece = text[start : start + MAX_CHUNK_CHARS]
+        for start in range(0, len(text), size):
+            piece = text[start : start + size]
             words += (self.cache.get(piece) or self.chunk(piece))[0]
         return tuple(words), (False,) * len(words)
 
