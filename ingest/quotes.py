@@ -83,15 +83,23 @@ class SpanIndex:
     of quoted lines asked about for each of thousands of identifiers was quadratic."""
 
     def __init__(self, spans: Iterable[tuple[int, int]]) -> None:
+        spans = list(spans)
         merged = _merge([(start, end) for start, end in spans if start < end])
         self.starts = [start for start, _ in merged]
         self.ends = [end for _, end in merged]
+        # an empty span holds no position, but a scan counts it as overlapping any range
+        # it lies strictly inside
+        self.points = sorted(start for start, end in spans if start == end)
 
     def __contains__(self, position: int) -> bool:
         i = bisect_right(self.starts, position) - 1
         return i >= 0 and position < self.ends[i]
 
     def overlaps(self, start: int, end: int) -> bool:
-        """Whether ``[start, end)`` shares a character with a span."""
+        """``any(start < e and s < end for s, e in spans)``, for ``start < end`` and
+        spans with ``s <= e``."""
         i = bisect_right(self.ends, start)
-        return i < len(self.starts) and self.starts[i] < end
+        if i < len(self.starts) and self.starts[i] < end:
+            return True
+        j = bisect_right(self.points, start)
+        return j < len(self.points) and self.points[j] < end
