@@ -33,6 +33,7 @@ bench: install
 	$(BIN)/python -m bench.gate
 	$(BIN)/python -m bench.attachments
 	$(BIN)/python -m bench.extraction --workers 1 2
+	$(BIN)/python -m bench.adversarial
 	$(BIN)/python -m bench.pipeline_throughput
 	$(BIN)/python -m bench.outbox_delivery
 	$(BIN)/python -m bench.emergency_latency
