@@ -55,19 +55,25 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: 
     raise AssertionError("server did not start")
 
 
-def test_sigkill_loses_no_acknowledged_message(tmp_path: Path) -> None:
-    port = free_port()
+def write_config(tmp_path: Path, smtp_port: int, http_port: int) -> Path:
+    """The demo config with its ports and every path moved under ``tmp_path``."""
     config = tmp_path / "config.toml"
     default = (Path(__file__).resolve().parent.parent / "config" / "default.toml").read_text()
     config.write_text(
-        default.replace("port = 2525", f"port = {port}")
-        .replace("port = 8080", f"port = {free_port()}")
+        default.replace("port = 2525", f"port = {smtp_port}")
+        .replace("port = 8080", f"port = {http_port}")
         .replace('database_url = "sqlite+aiosqlite:///var/le-intake.db"',
                  f'database_url = "sqlite+aiosqlite:///{tmp_path}/cases.db"')
         .replace('spool_dir = "var/spool"', f'spool_dir = "{tmp_path}/spool"')
         .replace('data_dir = "var"', f'data_dir = "{tmp_path}"')
         .replace("scan_interval_seconds = 5", "scan_interval_seconds = 0.2")
     )  # fmt: skip
+    return config
+
+
+def test_sigkill_loses_no_acknowledged_message(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(tmp_path, port, free_port())
     log = tmp_path / "server.log"
     first = start_server(config, tmp_path, log)
     acknowledged: list[str] = []

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import LE_SENDER, REQUEST_ADDRESS, request_message
-from tests.test_crash_recovery import free_port, start_server, wait_for_port
+from tests.test_crash_recovery import free_port, start_server, wait_for_port, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -63,17 +63,7 @@ def readyz(port: int) -> tuple[int, dict[str, Any]]:
 
 def test_killing_the_worker_mid_traffic_loses_and_quarantines_nothing(tmp_path: Path) -> None:
     smtp_port, http_port = free_port(), free_port()
-    config = tmp_path / "config.toml"
-    default = (Path(__file__).resolve().parent.parent / "config" / "default.toml").read_text()
-    config.write_text(
-        default.replace("port = 2525", f"port = {smtp_port}")
-        .replace("port = 8080", f"port = {http_port}")
-        .replace('database_url = "sqlite+aiosqlite:///var/le-intake.db"',
-                 f'database_url = "sqlite+aiosqlite:///{tmp_path}/cases.db"')
-        .replace('spool_dir = "var/spool"', f'spool_dir = "{tmp_path}/spool"')
-        .replace('data_dir = "var"', f'data_dir = "{tmp_path}"')
-        .replace("scan_interval_seconds = 5", "scan_interval_seconds = 0.2")
-    )  # fmt: skip
+    config = write_config(tmp_path, smtp_port, http_port)
     log = tmp_path / "server.log"
     server = start_server(config, tmp_path, log)
     acknowledged: list[str] = []
