@@ -11,8 +11,9 @@ characters, runs it through the real stage table (``ingest.pipeline.stage_table`
 ``config.settings.load_settings()``, as ``ingest.pipeline.analyse`` does), and prints per
 case the slowest stage, then per size the worst case, and the growth of the worst time
 from size to size: about 4 to 5 means linear, about 16 to 25 quadratic. The same lines
-"past parse" leave out the parse stage (mail-parser's own reading of the message, in
-ingest/parse.py), and a line per stage shows where a case's time goes.
+"past parse" leave out the parse stage (the MIME reading of ingest/parse.py, where
+mail-parser's NFC of a long run of combining marks was once quadratic), and a line per
+stage shows where a case's time goes.
 
     python -m bench.adversarial [--sizes 10000 50000 200000] [--case NAME ...]
                                 [--repeat 1] [--limit SECONDS] [--list]
@@ -348,8 +349,8 @@ def report(rows: dict[int, list[Row]]) -> None:
             print(f"{label} {worst[large].seconds / worst[small].seconds:.1f}")
         else:
             print(f"{label} n/a (cases skipped)")
-    # the same past parsing: the parse stage (mail-parser, ingest/parse.py) is timed but
-    # is not one of the recognizers and text helpers this bench was written for
+    # the same past parsing: the recognizers and text helpers this bench was first
+    # written for, apart from the MIME reading
     after: dict[int, tuple[float, str, str]] = {}
     for size, found in rows.items():
         candidates = [

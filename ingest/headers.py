@@ -28,7 +28,7 @@ def clean(value: str, limit: int = MAX_HEADER_CHARS) -> str:
     return _UNSAFE.sub(" ", value).strip()[:limit]
 
 
-def decoded(value: object) -> str:
+def decoded(value: object, limit: int = MAX_HEADER_CHARS) -> str:
     """RFC 2047 decoding that falls back to the raw text on any malformation."""
     text = str(value) if value is not None else ""
     # MessageError covers HeaderParseError and CharsetError: a broken encoded-word
@@ -37,7 +37,7 @@ def decoded(value: object) -> str:
         ValueError, LookupError, UnicodeError, TypeError, AssertionError, MessageError
     ):
         text = str(make_header(decode_header(text)))
-    return clean(text)
+    return clean(text, limit)
 
 
 def header(message: Message, name: str) -> str | None:

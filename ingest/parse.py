@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import email
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesHeaderParser
@@ -20,9 +20,9 @@ from config.settings import Settings
 from ingest import headers as h
 from ingest.context import MessageContext, ParsedHeaders
 from ingest.header_block import header_block_problem
-from ingest.mime import content_type, layout
+from ingest.mime import MAX_PARTS, content_type, layout
 from ingest.quotes import quoted_spans
-from ingest.text import html_to_text, normalise, part_text
+from ingest.text import MAX_COMBINING_RUN, html_to_text, long_mark_run, normalise, part_text
 from ingest.verdicts import Decision, Verdict
 
 # mail-parser logs a warning for every content type it does not itself handle.
@@ -33,25 +33,87 @@ MAX_DEFECTS = 50
 AUTO_REPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress")
 
 
+def _parts(message: Message) -> Iterator[Message]:
+    """The tree's parts in order, iteratively (a deep tree must not recurse), at most
+    MAX_PARTS."""
+    stack = [message]
+    seen = 0
+    while stack and seen < MAX_PARTS:
+        part = stack.pop()
+        seen += 1
+        yield part
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
+
+
+def _decodings(part: Message) -> list[str]:
+    """The texts mail-parser may make of a leaf: its declared charset's and UTF-8's."""
+    payload = part.get_payload(decode=True)
+    data = payload if isinstance(payload, bytes) else b""
+    texts = [data.decode("utf-8", errors="ignore")]
+    try:
+        charset = part.get_content_charset()
+        if charset:
+            texts.append(data.decode(charset, errors="replace"))
+    except (LookupError, ValueError):
+        pass  # an unknown charset: mail-parser falls back to UTF-8 too
+    return texts
+
+
+def has_long_mark_run(message: Message) -> bool:
+    """Whether a header or a leaf mail-parser decodes holds a run of combining marks
+    longer than the stream-safe limit. mail-parser NFC-normalises every text it decodes,
+    and NFC sorts such a run with an insertion sort: 200 000 marks took 39 s."""
+    run = long_mark_run()
+    for value in message.values():
+        if run.search(str(value)) or run.search(h.decoded(value, limit=len(str(value)))):
+            return True
+    for part in _parts(message):
+        if part.is_multipart():
+            continue
+        if (
+            part.get_content_maintype() != "text"
+            and part.get("Content-Transfer-Encoding", "").strip().lower() == "base64"
+        ):
+            continue  # kept as its base64 text, which is ASCII
+        if any(run.search(text) for text in _decodings(part)):
+            return True
+    return False
+
+
+def _stdlib_defects(message: Message) -> list[str]:
+    return [type(d).__name__ for part in _parts(message) for d in part.defects]
+
+
 def read_message(raw: bytes) -> tuple[Message, list[str]]:
-    """The parsed tree and its defects; never raises for any bytes."""
+    """The parsed tree and its defects; never raises for any bytes.
+
+    The stdlib parses once; mail-parser then reads that tree for its defect list, unless
+    the tree holds a text mail-parser would spend quadratic time normalising (then the
+    stdlib's defects stand, and a defect says why)."""
     defects: list[str] = []
     try:
-        parsed = mailparser.parse_from_bytes(raw)
-        message: Message = parsed.message
+        message = email.message_from_bytes(raw)
+    except RecursionError:
+        # A tree too deep for the stdlib: keep the headers, treat the rest as one
+        # opaque attachment (it is removed anyway).
+        defects.append("mailparser_error:MailParserRecursionError")
+        defects.append("mime_too_deep_to_parse")
+        return BytesHeaderParser().parsebytes(raw), defects
+    try:
+        if has_long_mark_run(message):
+            defects.append(f"combining_marks_over_{MAX_COMBINING_RUN}")
+            defects.extend(_stdlib_defects(message))
+            return message, defects[:MAX_DEFECTS]
+        parsed = mailparser.MailParser(message)
         for item in parsed.defects or []:
             for name in item.values() if isinstance(item, dict) else [item]:
                 defects.append(str(name)[:200])
     except Exception as exc:  # mail-parser raises many types on odd input
-        defects.append(f"mailparser_error:{type(exc).__name__}")
-        try:
-            message = email.message_from_bytes(raw)
-            defects.extend(type(d).__name__ for d in message.defects)
-        except RecursionError:
-            # A tree too deep for the stdlib: keep the headers, treat the rest as one
-            # opaque attachment (it is removed anyway).
-            defects.append("mime_too_deep_to_parse")
-            message = BytesHeaderParser().parsebytes(raw)
+        name = "MailParserRecursionError" if isinstance(exc, RecursionError) else type(exc).__name__
+        defects.append(f"mailparser_error:{name}")
+        defects.extend(type(d).__name__ for d in message.defects)
     return message, defects[:MAX_DEFECTS]
 
 

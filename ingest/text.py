@@ -102,7 +102,7 @@ _CAP_MARGIN = 4096
 
 
 @cache
-def _long_mark_run() -> re.Pattern[str]:
+def long_mark_run() -> re.Pattern[str]:
     """More than MAX_COMBINING_RUN characters with a non-zero combining class in a row
     (built on first need: the table of such characters takes a tenth of a second)."""
     marks = [c for c in range(sys.maxunicode + 1) if unicodedata.combining(chr(c))]
@@ -131,7 +131,7 @@ def _stream_safe(text: str) -> str:
         step = MAX_COMBINING_RUN
         return _CGJ.join(run[i : i + step] for i in range(0, len(run), step))
 
-    return _long_mark_run().sub(split, text)
+    return long_mark_run().sub(split, text)
 
 
 def normalise(text: str) -> str:
