@@ -14,6 +14,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends tesseract-ocr t
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY core ./core
 COPY le_intake ./le_intake
 COPY ingest ./ingest
 COPY classifiers ./classifiers

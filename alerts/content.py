@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cases.models import BlockedSender, Case, MessageRecord
 from classifiers.auth import peer_host
 from config.settings import DirectoryEntry, Settings
-from ingest.context import MessageContext
+from core.context import MessageContext
 
 # A digest lists this many of its cases; the count is always the whole number.
 DIGEST_CASES_SHOWN = 50

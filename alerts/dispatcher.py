@@ -27,18 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.content import RateKey, alert_payload, digest_payload, fraud_signals, rate_keys
 from alerts.sinks import Sink, SinkError, build_sink
-from cases.models import (
-    Alert,
-    AlertDelivery,
-    AlertPageKey,
-    AlertRollup,
-    Case,
-    CaseStatus,
-    Event,
-)
+from cases.models import Alert, AlertDelivery, AlertPageKey, AlertRollup, Case, Event
 from config.settings import Settings, SinkSettings, TierSettings
-from ingest.context import MessageContext
-from le_intake.clock import Clock
+from core.clock import Clock
+from core.context import MessageContext
+from core.statuses import CaseStatus
 
 log = logging.getLogger("le_intake.alerts")
 

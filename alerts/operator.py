@@ -27,8 +27,8 @@ import aiohttp
 from alerts.dispatcher import sinks_of, tiers_of
 from alerts.sinks import Sink, SinkError, build_sink
 from config.settings import Settings
+from core.clock import Clock
 from ingest.spool import Spool, is_urgent
-from le_intake.clock import Clock
 
 log = logging.getLogger("le_intake.operator")
 

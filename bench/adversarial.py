@@ -40,10 +40,10 @@ from datetime import UTC, datetime
 
 from classifiers.nlp import message_doc
 from config.settings import Settings, load_settings
-from ingest.context import MessageContext
-from ingest.envelope import Envelope
+from core.context import MessageContext
+from core.envelope import Envelope
+from core.verdicts import Decision
 from ingest.pipeline import Stage, build_stages
-from ingest.verdicts import Decision
 
 SENDER = "agent.smith@fbi.gov"
 REQUEST_ADDRESS = "lawenforcement@example-platform.com"

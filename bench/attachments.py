@@ -14,9 +14,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core.context import MessageContext
+from core.envelope import Envelope
 from ingest.attachments import AttachmentStage
-from ingest.context import MessageContext
-from ingest.envelope import Envelope
 from ingest.parse import ParseStage
 from ingest.pipeline import Stage, run_stages
 from ingest.replay import iter_sources

@@ -32,11 +32,11 @@ from typing import Any
 from classifiers.facts import FactExtractor, RequestFacts
 from classifiers.identifiers import IdentifierExtractor, IdentifierStage
 from config.settings import Settings, load_settings
-from ingest.context import Identifier
-from ingest.envelope import Envelope
+from core.envelope import Envelope
+from core.findings import Identifier
+from core.verdicts import Decision
 from ingest.pipeline import analyse, build_stages
 from ingest.quotes import quoted_spans
-from ingest.verdicts import Decision
 
 ROOT = Path(__file__).resolve().parent.parent
 SET_PATH = ROOT / "fixtures" / "extraction" / "requests.jsonl"

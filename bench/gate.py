@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from classifiers.gate import GateStage
 from config.settings import Settings, load_settings, merge
-from ingest.context import MessageContext
-from ingest.envelope import Envelope
+from core.context import MessageContext
+from core.envelope import Envelope
 from ingest.parse import ParseStage
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from bench.extraction import PIPELINE_REQUEST, SET_PATH, bench_envelope, build_message, load_set
 from config.settings import Settings, load_settings, merge
+from core.envelope import Envelope
 from ingest.analysis import PoolAnalyser
-from ingest.envelope import Envelope
 
 
 async def measure(settings: Settings, workers: int, count: int, kills: int) -> None:

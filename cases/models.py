@@ -27,14 +27,6 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[str]: JSON}
 
 
-class CaseStatus:
-    AWAITING_CONFIRMATION = "awaiting_confirmation"
-    OPEN = "open"
-    HELD = "held"
-    EXPIRED = "expired"
-    CLOSED = "closed"
-
-
 class Case(Base):
     __tablename__ = "cases"
 

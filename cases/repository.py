@@ -22,18 +22,18 @@ from alerts.content import is_blocked
 from cases.models import (
     AttachmentRecord,
     Case,
-    CaseStatus,
     ConfirmationToken,
     DomainDecision,
     Event,
     IdentifierRecord,
     MessageRecord,
 )
-from classifiers.domains import within
-from ingest.context import Identifier, MessageContext
-from ingest.headers import domain_of
-from ingest.verdicts import Decision, Outcome, Verdict
-from le_intake.clock import Clock
+from core.addresses import domain_of, within
+from core.clock import Clock
+from core.context import MessageContext
+from core.findings import Identifier
+from core.statuses import CaseStatus
+from core.verdicts import Decision, Outcome, Verdict
 
 if TYPE_CHECKING:
     from alerts.dispatcher import AlertBook

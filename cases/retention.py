@@ -31,17 +31,10 @@ from sqlalchemy import CursorResult, Result, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alerts.content import purged_payload
-from cases.models import (
-    Alert,
-    Case,
-    CaseStatus,
-    Event,
-    IdentifierRecord,
-    MessageRecord,
-    OutboxMessage,
-)
+from cases.models import Alert, Case, Event, IdentifierRecord, MessageRecord, OutboxMessage
 from config.settings import RetentionSettings
-from le_intake.clock import Clock
+from core.clock import Clock
+from core.statuses import CaseStatus
 
 PURGED = "[purged]"
 _ERROR_SUFFIX = ".error.txt"

@@ -14,7 +14,7 @@ name and contact, the time period), so a reviewer sees what is missing and the m
 labels can go straight into the auto-response asking the sender for them.
 
 Every finding says where it is (a character span of the body) and which pattern found it,
-as ``ingest.context`` does for identifiers. Quoted mail (earlier messages in a reply) and
+as ``core.findings`` does for identifiers. Quoted mail (earlier messages in a reply) and
 the sender's signature block are not read: they are not what the sender is saying now,
 and signatures name units ("Crisis and Hostage Negotiation Unit") and emergency lines.
 A phrase under a negation or a condition in its clause ("there is no imminent danger",

@@ -17,6 +17,7 @@ from functools import cached_property
 import tldextract
 
 from config.settings import LEPolicySettings
+from core.addresses import within
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,6 @@ def skeleton(domain: str) -> str:
         label = unicodedata.normalize("NFKD", label.translate(_CONFUSABLES))
         labels.append("".join(c for c in label if not unicodedata.combining(c)))
     return ".".join(labels)
-
-
-def within(domain: str, parent: str) -> bool:
-    """``domain`` is ``parent`` or one of its subdomains (never merely a suffix of it:
-    ``evilfbi.gov`` is not within ``fbi.gov``)."""
-    return domain == parent or domain.endswith("." + parent)
 
 
 class DomainPolicy:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from classifiers.completeness import EmergencyChecker, default_checker
 from classifiers.nlp import message_doc
 from config.settings import Settings
-from ingest.context import MessageContext
-from ingest.verdicts import Decision, Verdict
+from core.context import MessageContext
+from core.verdicts import Decision, Verdict
 
 _WORDS = re.compile(r"[^\W_]+", re.UNICODE)
 _PHRASE = ("emergency", "disclosure", "request")

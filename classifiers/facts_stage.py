@@ -14,8 +14,9 @@ from datetime import date
 from classifiers.facts import Fact, FactExtractor
 from classifiers.nlp import message_doc
 from config.settings import Settings
-from ingest.context import Identifier, MessageContext
-from ingest.verdicts import Decision, Verdict
+from core.context import MessageContext
+from core.findings import Identifier
+from core.verdicts import Decision, Verdict
 
 PRESERVATION_LIMIT_DAYS = 90
 

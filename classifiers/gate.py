@@ -22,9 +22,10 @@ from classifiers.dns import Resolver, StaticResolver, SystemResolver
 from classifiers.domains import DomainDecision, DomainPolicy, skeleton
 from classifiers.registry import AgencyRegistry
 from config.settings import AuthSettings, DirectoryEntry, Settings
-from ingest.context import MessageContext, Sender
-from ingest.headers import address_count, domain_of, first_address
-from ingest.verdicts import Decision, Verdict
+from core.addresses import domain_of
+from core.context import MessageContext, Sender
+from core.verdicts import Decision, Verdict
+from ingest.headers import address_count, first_address
 
 _ACTIONS = {"continue": Decision.PASS, "hold": Decision.HOLD, "drop": Decision.DROP}
 

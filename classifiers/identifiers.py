@@ -3,7 +3,7 @@
 spaCy (a blank English pipeline: tokenizer plus Matcher patterns) finds handles, URLs,
 emails, SIDs and the cue phrases that name IDs ("User ID: …", "Tweet ID …", "screen
 name …"); ``phonenumbers`` finds phone numbers; ``ipaddress`` validates IPs. Every
-finding has one shape (``ingest.context.Identifier``) that says which recognizer and
+finding has one shape (``core.findings.Identifier``) that says which recognizer and
 pattern found it and where, so a reviewer can check it.
 
 Roles: ``subject`` (the accounts the request is about), ``requester`` (the sender's own
@@ -25,12 +25,14 @@ import phonenumbers
 from spacy.language import Language
 from spacy.tokens import Doc, Token
 
-from classifiers.domains import DomainPolicy, within
+from classifiers.domains import DomainPolicy
 from classifiers.nlp import MAX_EXTRACT_CHARS, GatedMatcher, body_doc, message_doc, shared_nlp
 from config.settings import Settings
-from ingest.context import Identifier, MessageContext
+from core.addresses import within
+from core.context import MessageContext
+from core.findings import Identifier
+from core.verdicts import Decision, Verdict
 from ingest.quotes import FORWARD, SpanIndex
-from ingest.verdicts import Decision, Verdict
 
 HANDLE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 PLATFORM_HOSTS = frozenset(

@@ -48,7 +48,7 @@ from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
 from classifiers.vocabulary import warm
-from ingest.context import MessageContext
+from core.context import MessageContext
 
 # Recognizers read at most this much of a body: a request is a few pages, and a pathological
 # body must not hold a worker for minutes.

@@ -51,8 +51,8 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from config.settings import Settings
-from ingest.context import MessageContext
-from ingest.envelope import Envelope
+from core.context import MessageContext
+from core.envelope import Envelope
 from ingest.pipeline import analyse, build_stages
 
 log = logging.getLogger("le_intake.analysis")

@@ -14,10 +14,10 @@ from email.message import Message
 import puremagic
 
 from config.settings import Settings
-from ingest.context import MessageContext, RemovedAttachment
+from core.context import MessageContext, RemovedAttachment
+from core.verdicts import Decision, Verdict
 from ingest.headers import clean, decoded
 from ingest.mime import content_type, filename_of, layout
-from ingest.verdicts import Decision, Verdict
 
 
 def _payload_bytes(part: Message) -> bytes:

@@ -17,14 +17,15 @@ from classifiers.auth import AuthStatus, SenderAuthenticator
 from classifiers.domains import DomainPolicy
 from classifiers.gate import make_authenticator
 from config.settings import FaxSettings, Settings
+from core.addresses import domain_of
+from core.context import MessageContext
+from core.verdicts import Decision, Verdict
 from ingest.attachments import _payload_bytes
-from ingest.context import MessageContext
-from ingest.headers import domain_of, first_address
+from ingest.headers import first_address
 from ingest.mime import content_type, layout
 from ingest.ocr import OcrError, OcrLimits, is_fax_document, ocr_document, ocr_time_cap
 from ingest.quotes import quoted_spans
 from ingest.text import normalise
-from ingest.verdicts import Decision, Verdict
 
 
 @dataclass

@@ -29,9 +29,9 @@ from sqlalchemy.exc import IntegrityError
 from cases.models import FaxReceipt
 from cases.repository import CaseStore
 from config.settings import Settings
-from ingest.envelope import Envelope
+from core.clock import Clock
+from core.envelope import Envelope
 from ingest.spool import PRIORITY_NORMAL, Spool
-from le_intake.clock import Clock
 
 log = logging.getLogger("le_intake.fax")
 

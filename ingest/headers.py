@@ -95,11 +95,3 @@ def address_count(value: str) -> int:
         return sum(1 for _, address in getaddresses([value]) if address)
     except (ValueError, IndexError, TypeError):
         return 0
-
-
-def domain_of(address: str) -> str:
-    """The domain of a validated address; empty when there is none."""
-    local, at, domain = address.partition("@")
-    if not (at and local) or "@" in domain:
-        return ""
-    return domain.strip().strip(".").lower()

@@ -17,13 +17,13 @@ from email.parser import BytesHeaderParser
 import mailparser
 
 from config.settings import Settings
+from core.context import MessageContext, ParsedHeaders
+from core.verdicts import Decision, Verdict
 from ingest import headers as h
-from ingest.context import MessageContext, ParsedHeaders
 from ingest.header_block import header_block_problem
 from ingest.mime import MAX_PARTS, content_type, layout
 from ingest.quotes import quoted_spans
 from ingest.text import MAX_COMBINING_RUN, html_to_text, long_mark_run, normalise, part_text
-from ingest.verdicts import Decision, Verdict
 
 # mail-parser logs a warning for every content type it does not itself handle.
 logging.getLogger("mailparser").setLevel(logging.ERROR)

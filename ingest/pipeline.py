@@ -20,9 +20,9 @@ from contextlib import ExitStack
 from typing import Protocol
 
 from config.settings import Settings
-from ingest.context import MessageContext
-from ingest.envelope import Envelope
-from ingest.verdicts import Decision, Verdict
+from core.context import MessageContext
+from core.envelope import Envelope
+from core.verdicts import Decision, Verdict
 
 
 class Stage(Protocol):

@@ -21,12 +21,13 @@ from typing import Any
 
 from cases.repository import CaseStore
 from classifiers.emergency import is_emergency_subject
+from core.addresses import domain_of
+from core.context import MessageContext, Sender
+from core.envelope import Envelope
+from core.verdicts import Decision, Outcome, Verdict
 from ingest.analysis import Analyser
-from ingest.context import MessageContext, Sender
-from ingest.envelope import Envelope
-from ingest.headers import domain_of, first_address
+from ingest.headers import first_address
 from ingest.parse import read_headers
-from ingest.verdicts import Decision, Outcome, Verdict
 
 log = logging.getLogger("le_intake.processor")
 

@@ -23,12 +23,12 @@ from typing import Any
 from cases.models import MessageRecord
 from cases.repository import CaseStore
 from config.settings import Settings
-from ingest.envelope import Envelope
+from core.addresses import RequestAddresses
+from core.clock import Clock
+from core.envelope import Envelope
+from core.verdicts import Outcome
 from ingest.headers import message_ids
 from ingest.processor import Processor, ProcessResult
-from ingest.smtp import RequestAddresses
-from ingest.verdicts import Outcome
-from le_intake.clock import Clock
 
 # Files in a mail folder that are not messages: sidecars, notes, licences.
 SKIP_SUFFIXES = (".json", ".md", ".py", ".tsv", ".csv", ".pyc")

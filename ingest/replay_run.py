@@ -9,10 +9,10 @@ from typing import Any
 from cases.db import make_engine, upgrade
 from cases.repository import CaseStore, domain_decisions
 from config.settings import Settings, with_domain_decisions
+from core.clock import SystemClock
 from ingest.analysis import InlineAnalyser
 from ingest.processor import Processor
 from ingest.replay import envelope_for, iter_sources, replay_in_process, replay_over_smtp
-from le_intake.clock import SystemClock
 from replies.conversation import Conversation
 from replies.outbox import FolderTransport, OutboxDispatcher
 

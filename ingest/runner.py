@@ -43,6 +43,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import exc as sa_exc
 
 from config.settings import RunnerSettings
+from core.context import MessageContext
+from core.envelope import Envelope
 from ingest.analysis import (
     DeadlineExceeded,
     MemoryLimitExceeded,
@@ -51,8 +53,6 @@ from ingest.analysis import (
     WorkerLost,
     describe_exit,
 )
-from ingest.context import MessageContext
-from ingest.envelope import Envelope
 from ingest.processor import Processor, ProcessResult, held_context
 from ingest.spool import Spool, SpoolCounts, SpoolItem, is_urgent
 

@@ -28,10 +28,11 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from config.settings import SmtpSettings
-from ingest.envelope import Envelope as SpoolEnvelope
+from core.addresses import RequestAddresses
+from core.clock import Clock
+from core.envelope import Envelope as SpoolEnvelope
 from ingest.header_block import header_block_problem
 from ingest.spool import PRIORITY_NORMAL, PRIORITY_URGENT, GroupCommit, Spool
-from le_intake.clock import Clock
 
 log = logging.getLogger("le_intake.smtp")
 
@@ -95,11 +96,6 @@ def spool_priority(raw: bytes, vouched: Callable[[], bool] = lambda: True) -> in
     return PRIORITY_URGENT if vouched() else PRIORITY_UNVERIFIED_URGENT
 
 
-def split_address(address: str) -> tuple[str, str]:
-    local, _, domain = address.strip().lower().rpartition("@")
-    return local, domain
-
-
 def domain_problem(domain: str) -> str | None:
     """Why ``domain`` is not an RFC 5321 domain (LDH labels, or an address literal), or
     None. ``evil.example%fbi.gov`` is refused: %-hacks and other non-LDH bytes let the
@@ -144,20 +140,6 @@ def address_problem(address: str, *, domain_required: bool) -> str | None:
     if not local:
         return "empty local part"
     return domain_problem(domain)
-
-
-class RequestAddresses:
-    """The addresses we take mail for; ``local+anything@domain`` counts as ``local@domain``
-    (sub-addresses carry reply tokens)."""
-
-    def __init__(self, addresses: tuple[str, ...]) -> None:
-        self.addresses = frozenset(a.lower() for a in addresses)
-
-    def canonical(self, address: str) -> str | None:
-        local, domain = split_address(address)
-        base = local.split("+", 1)[0]
-        candidate = f"{base}@{domain}"
-        return candidate if candidate in self.addresses else None
 
 
 def _peer_text(peer: object) -> str:

@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.envelope import Envelope
+from core.envelope import Envelope
 
 ENVELOPE_HEADER = b"X-LE-Intake-Envelope: "
 PRIORITY_URGENT = 0

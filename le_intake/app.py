@@ -23,13 +23,14 @@ from cases.repository import CaseStore, domain_decisions
 from cases.retention import PurgeReport, purge
 from classifiers.gate import GateStage
 from config.settings import Settings, with_domain_decisions
+from core.addresses import RequestAddresses
+from core.clock import Clock, SystemClock
 from ingest.analysis import Analyser, PoolAnalyser, make_analyser
 from ingest.fax_webhook import FaxWebhook
 from ingest.processor import Processor
 from ingest.runner import Runner
-from ingest.smtp import IntakeHandler, RequestAddresses, start_smtp_server
+from ingest.smtp import IntakeHandler, start_smtp_server
 from ingest.spool import Spool
-from le_intake.clock import Clock, SystemClock
 from le_intake.http import make_http_app
 from le_intake.private import make_private, restrict_umask
 from replies.conversation import Conversation

@@ -20,8 +20,8 @@ from rich.table import Table
 from cases.db import make_engine, upgrade
 from cases.repository import CaseStore
 from config.settings import Settings, load_settings, merge, with_domain_decisions
+from core.clock import SystemClock
 from le_intake import __version__, logs
-from le_intake.clock import SystemClock
 from le_intake.private import make_private, restrict_umask
 
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jinja2
 
-from ingest.context import RemovedAttachment
+from core.context import RemovedAttachment
 from ingest.headers import clean
 
 TEMPLATES = Path(__file__).with_name("templates")

@@ -21,12 +21,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cases.models import Case, CaseStatus, ConfirmationToken, Event, OutboxMessage
+from cases.models import Case, ConfirmationToken, Event, OutboxMessage
 from config.settings import Settings
-from ingest.context import MessageContext
-from ingest.smtp import RequestAddresses
-from ingest.verdicts import Decision
-from le_intake.clock import Clock
+from core.addresses import RequestAddresses
+from core.clock import Clock
+from core.context import MessageContext
+from core.statuses import CaseStatus
+from core.verdicts import Decision
 from replies.compose import ResponseFacts, compose_response
 from replies.policy import automatic_reason
 from replies.tokens import candidates, new_token, token_hash

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from cases.models import Event, OutboxMessage
 from config.settings import OutboxSettings
-from le_intake.clock import Clock
+from core.clock import Clock
 
 log = logging.getLogger("le_intake.outbox")
 

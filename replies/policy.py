@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from ingest.context import MessageContext
+from core.context import MessageContext
 
 _ROBOT_LOCALS = frozenset(
     {

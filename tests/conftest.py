@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings, load_settings, merge
-from ingest.envelope import Envelope
+from core.envelope import Envelope
 from le_intake.app import App, build_app
 
 LE_SENDER = "agent.smith@fbi.gov"

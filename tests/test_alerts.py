@@ -19,10 +19,10 @@ from aiosmtpd.smtp import SMTP
 from sqlalchemy import select
 
 from cases.models import Alert, AlertDelivery
+from core.clock import FakeClock
 from ingest.smtp import start_smtp_server
 from ingest.spool import PRIORITY_URGENT
 from le_intake.app import App, build_app
-from le_intake.clock import FakeClock
 from le_intake.http import make_http_app
 from tests.conftest import LE_SENDER, REQUEST_ADDRESS, make_settings, request_message
 

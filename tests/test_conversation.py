@@ -22,9 +22,9 @@ from aiosmtpd.smtp import SMTP
 from sqlalchemy import select
 
 from cases.models import OutboxMessage
+from core.clock import FakeClock
 from ingest.smtp import start_smtp_server
 from le_intake.app import App, build_app
-from le_intake.clock import FakeClock
 from tests.conftest import LE_SENDER, REQUEST_ADDRESS, make_settings, request_message
 
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from classifiers.domains import US_STATES, DomainPolicy, within
+from classifiers.domains import US_STATES, DomainPolicy
 from config.settings import LEPolicySettings, load_settings
+from core.addresses import within
 
 
 @pytest.fixture(scope="module")

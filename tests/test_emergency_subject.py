@@ -6,11 +6,11 @@ import pytest
 
 from classifiers.emergency import EmergencyStage, is_emergency_subject
 from config.settings import load_settings
-from ingest.context import MessageContext, ParsedHeaders
+from core.context import MessageContext, ParsedHeaders
+from core.verdicts import Decision
 from ingest.headers import decoded
 from ingest.parse import ParseStage
 from ingest.pipeline import build_stages, run_stages
-from ingest.verdicts import Decision
 from tests.conftest import ENVELOPE
 
 

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession, web
 
+from core.clock import SystemClock
 from ingest.fax_webhook import FaxWebhook, sign
 from ingest.smtp import start_smtp_server
 from le_intake.app import App, build_app
-from le_intake.clock import SystemClock
 from le_intake.http import make_http_app
 from tests.conftest import REQUEST_ADDRESS, make_settings
 from tests.faxdocs import REQUEST_LINES, pdf_bytes, render_page, tiff_bytes

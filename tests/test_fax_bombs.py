@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import FaxSettings
-from ingest.envelope import Envelope
+from core.envelope import Envelope
 from ingest.ocr import OcrLimits, ocr_document
 from le_intake.app import build_app
 from tests.conftest import REQUEST_ADDRESS, Listener, make_settings

@@ -8,11 +8,11 @@ import pytest
 
 from classifiers.gate import GateStage
 from config.settings import load_settings
-from ingest.context import MessageContext
-from ingest.envelope import Envelope
+from core.context import MessageContext
+from core.envelope import Envelope
+from core.verdicts import Decision
 from ingest.parse import ParseStage
 from ingest.pipeline import Stage, build_stages, run_stages
-from ingest.verdicts import Decision
 
 ENVELOPE = Envelope(
     mail_from="bounce@mailer.example",

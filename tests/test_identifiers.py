@@ -6,7 +6,7 @@ import pytest
 
 from classifiers.identifiers import IdentifierExtractor, IdentifierStage
 from config.settings import load_settings
-from ingest.context import Identifier
+from core.findings import Identifier
 from ingest.quotes import quoted_spans
 
 SENDER = "jsmith@fbi.gov"

@@ -12,8 +12,8 @@ from email.message import EmailMessage
 
 import pytest
 
+from core.context import MessageContext, RemovedAttachment
 from ingest.attachments import AttachmentStage
-from ingest.context import MessageContext, RemovedAttachment
 from ingest.mime import MAX_DEPTH, MAX_PARTS, layout
 from ingest.parse import ParseStage
 from ingest.quotes import in_spans, quoted_spans

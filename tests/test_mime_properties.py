@@ -34,8 +34,8 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
+from core.context import MessageContext
 from ingest.attachments import AttachmentStage
-from ingest.context import MessageContext
 from ingest.mime import MAX_DEPTH, MAX_PARTS
 from ingest.parse import ParseStage
 from ingest.pipeline import run_stages

@@ -45,7 +45,7 @@ from classifiers import completeness, facts, identifiers
 from classifiers.identifiers import IdentifierStage, PhoneBudget, phone_matches
 from classifiers.nlp import ID_FORMS, MAX_EXTRACT_CHARS, LinearAffixes, shared_nlp
 from config.settings import load_settings
-from ingest.context import MessageContext
+from core.context import MessageContext
 from ingest.parse import body_text, has_long_mark_run, read_message
 from ingest.pipeline import Stage, analyse, build_stages
 from ingest.quotes import FORWARD, SpanIndex, in_spans, quoted_spans

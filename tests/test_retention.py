@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from cases.models import Case, IdentifierRecord, MessageRecord
 from cases.retention import PURGED, purge
+from core.clock import FakeClock, SystemClock
 from le_intake.app import App
-from le_intake.clock import FakeClock, SystemClock
 from tests.conftest import Listener, request_message
 
 

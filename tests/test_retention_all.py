@@ -23,11 +23,11 @@ from sqlalchemy import select
 from alerts.sinks import text_body
 from cases.models import Alert, Case, Event, IdentifierRecord, MessageRecord
 from cases.retention import PURGED, PurgeReport, purge
-from ingest.envelope import Envelope
+from core.clock import FakeClock, SystemClock
+from core.envelope import Envelope
 from ingest.smtp import start_smtp_server
 from le_intake.app import App, build_app, sweep_forever
 from le_intake.cli import main
-from le_intake.clock import FakeClock, SystemClock
 from tests.conftest import LE_SENDER, REQUEST_ADDRESS, make_settings, request_message
 
 EMERGENCY_BODY = (

@@ -26,7 +26,9 @@ from typing import Any, TypeVar
 import pytest
 
 from config.settings import SmtpSettings
-from ingest.envelope import Envelope
+from core.addresses import RequestAddresses
+from core.clock import SystemClock
+from core.envelope import Envelope
 from ingest.smtp import (
     REPLY_BAD_ADDRESS,
     REPLY_BUSY,
@@ -37,7 +39,6 @@ from ingest.smtp import (
     REPLY_SESSION_TOO_LONG,
     REPLY_TOO_MANY_RCPTS,
     IntakeHandler,
-    RequestAddresses,
     SessionLimits,
     address_problem,
     domain_problem,
@@ -45,7 +46,6 @@ from ingest.smtp import (
     start_smtp_server,
 )
 from ingest.spool import Spool
-from le_intake.clock import SystemClock
 from le_intake.logs import JsonFormatter
 from tests.conftest import LE_SENDER, REQUEST_ADDRESS, make_settings
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.envelope import Envelope
+from core.envelope import Envelope
 from ingest.spool import PRIORITY_NORMAL, PRIORITY_URGENT, Spool, SpoolItem
 
 

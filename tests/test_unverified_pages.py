@@ -22,11 +22,11 @@ from sqlalchemy import select
 from alerts.content import rate_keys
 from alerts.sinks import text_body
 from cases.models import Alert, AlertRollup
-from ingest.context import MessageContext, Sender
-from ingest.envelope import Envelope
+from core.clock import FakeClock
+from core.context import MessageContext, Sender
+from core.envelope import Envelope
 from ingest.smtp import start_smtp_server
 from le_intake.app import App, build_app
-from le_intake.clock import FakeClock
 from tests.conftest import REQUEST_ADDRESS, make_settings, request_message
 
 BODY = (

@@ -31,8 +31,8 @@ from sqlalchemy import exc as sa_exc
 from alerts.operator import OperatorAlerts
 from cases.models import MessageRecord
 from config.settings import Settings
+from core.envelope import Envelope
 from ingest.analysis import PoolAnalyser, WorkerLost
-from ingest.envelope import Envelope
 from ingest.processor import held_context
 from ingest.runner import RetryPolicy, store_unavailable
 from ingest.smtp import start_smtp_server

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
 
-from ingest.envelope import Envelope
-from ingest.verdicts import Decision, Verdict, strongest
+from core.envelope import Envelope
+from core.findings import Identifier
+from core.verdicts import Decision, Verdict, strongest
 
 
 @dataclass(frozen=True)
@@ -22,36 +23,6 @@ class RemovedAttachment:
     sniffed_type: str | None
     size: int
     sha256: str
-
-
-@dataclass(frozen=True)
-class Identifier:
-    """One account identifier found in the text, with the provenance a reviewer needs."""
-
-    kind: str
-    value: str
-    raw: str
-    start: int
-    end: int
-    role: str
-    confidence: float
-    recognizer: str
-    pattern: str
-
-    def report(self) -> dict[str, Any]:
-        """The replay report's shape: the contract's kind, value and role, and where it
-        came from, so a reviewer can check a finding without the body."""
-        return {
-            "kind": self.kind,
-            "value": self.value,
-            "role": self.role,
-            "provenance": {
-                "recognizer": self.recognizer,
-                "pattern": self.pattern,
-                "span": [self.start, self.end],
-                "confidence": self.confidence,
-            },
-        }
 
 
 @dataclass(frozen=True)
