@@ -1,7 +1,7 @@
 """Account-identifier extraction against the hand-labelled set in fixtures/extraction/.
 
 Runs ``IdentifierExtractor.extract`` on every request body (quoted spans from
-``ingest.quotes.quoted_spans``, sender domain from the labelled sender) and prints, per
+``classifiers.quotes.quoted_spans``, sender domain from the labelled sender) and prints, per
 kind of identifier, precision, recall and F1 for *subject* identifiers: a prediction
 counts when its kind and normalised value match an expected subject identifier and its
 role is "subject". Predictions matching a ``not_expected`` entry (identifiers damaged by
@@ -31,12 +31,12 @@ from typing import Any
 
 from classifiers.facts import FactExtractor, RequestFacts
 from classifiers.identifiers import IdentifierExtractor, IdentifierStage
+from classifiers.quotes import quoted_spans
 from config.settings import Settings, load_settings
 from core.envelope import Envelope
 from core.findings import Identifier
 from core.verdicts import Decision
 from ingest.pipeline import analyse, build_stages
-from ingest.quotes import quoted_spans
 
 ROOT = Path(__file__).resolve().parent.parent
 SET_PATH = ROOT / "fixtures" / "extraction" / "requests.jsonl"

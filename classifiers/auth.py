@@ -44,7 +44,7 @@ from dkim.util import parse_tag_value
 from classifiers.dns import Resolver, TempDnsError
 from core.addresses import domain_of
 from core.envelope import Envelope
-from ingest.headers import first_address
+from core.headers import first_address
 
 # dkimpy logs every missing key and bad signature at ERROR; the verdict says it once.
 logging.getLogger("dkimpy").setLevel(logging.CRITICAL)

@@ -41,7 +41,7 @@ from spacy.tokens import Doc
 
 from classifiers.identifiers import requester_regions
 from classifiers.nlp import MAX_EXTRACT_CHARS, GatedMatcher, body_doc, shared_nlp
-from ingest.quotes import SpanIndex
+from classifiers.quotes import SpanIndex
 
 Strength = Literal["statute", "danger_claim"]
 Span = tuple[int, int]

@@ -42,7 +42,7 @@ from classifiers.identifiers import (
     requester_regions,
 )
 from classifiers.nlp import MAX_EXTRACT_CHARS, GatedMatcher, body_doc, load_ner, shared_nlp
-from ingest.quotes import SpanIndex
+from classifiers.quotes import SpanIndex
 
 FactKind = Literal[
     "legal_process",

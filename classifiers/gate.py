@@ -24,8 +24,8 @@ from classifiers.registry import AgencyRegistry
 from config.settings import AuthSettings, DirectoryEntry, Settings
 from core.addresses import domain_of
 from core.context import MessageContext, Sender
+from core.headers import address_count, first_address
 from core.verdicts import Decision, Verdict
-from ingest.headers import address_count, first_address
 
 _ACTIONS = {"continue": Decision.PASS, "hold": Decision.HOLD, "drop": Decision.DROP}
 

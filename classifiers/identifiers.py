@@ -27,12 +27,12 @@ from spacy.tokens import Doc, Token
 
 from classifiers.domains import DomainPolicy
 from classifiers.nlp import MAX_EXTRACT_CHARS, GatedMatcher, body_doc, message_doc, shared_nlp
+from classifiers.quotes import FORWARD, SpanIndex
 from config.settings import Settings
 from core.addresses import within
 from core.context import MessageContext
 from core.findings import Identifier
 from core.verdicts import Decision, Verdict
-from ingest.quotes import FORWARD, SpanIndex
 
 HANDLE = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 PLATFORM_HOSTS = frozenset(

@@ -15,8 +15,8 @@ import puremagic
 
 from config.settings import Settings
 from core.context import MessageContext, RemovedAttachment
+from core.headers import clean, decoded
 from core.verdicts import Decision, Verdict
-from ingest.headers import clean, decoded
 from ingest.mime import content_type, filename_of, layout
 
 

@@ -16,15 +16,15 @@ from dataclasses import dataclass, replace
 from classifiers.auth import AuthStatus, SenderAuthenticator
 from classifiers.domains import DomainPolicy
 from classifiers.gate import make_authenticator
+from classifiers.quotes import quoted_spans
 from config.settings import FaxSettings, Settings
 from core.addresses import domain_of
 from core.context import MessageContext
+from core.headers import first_address
 from core.verdicts import Decision, Verdict
 from ingest.attachments import _payload_bytes
-from ingest.headers import first_address
 from ingest.mime import content_type, layout
 from ingest.ocr import OcrError, OcrLimits, is_fax_document, ocr_document, ocr_time_cap
-from ingest.quotes import quoted_spans
 from ingest.text import normalise
 
 

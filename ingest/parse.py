@@ -16,13 +16,13 @@ from email.parser import BytesHeaderParser
 
 import mailparser
 
+from classifiers.quotes import quoted_spans
 from config.settings import Settings
+from core import headers as h
 from core.context import MessageContext, ParsedHeaders
 from core.verdicts import Decision, Verdict
-from ingest import headers as h
 from ingest.header_block import header_block_problem
 from ingest.mime import MAX_PARTS, content_type, layout
-from ingest.quotes import quoted_spans
 from ingest.text import MAX_COMBINING_RUN, html_to_text, long_mark_run, normalise, part_text
 
 # mail-parser logs a warning for every content type it does not itself handle.

@@ -24,9 +24,9 @@ from classifiers.emergency import is_emergency_subject
 from core.addresses import domain_of
 from core.context import MessageContext, Sender
 from core.envelope import Envelope
+from core.headers import first_address
 from core.verdicts import Decision, Outcome, Verdict
 from ingest.analysis import Analyser
-from ingest.headers import first_address
 from ingest.parse import read_headers
 
 log = logging.getLogger("le_intake.processor")

@@ -26,8 +26,8 @@ from config.settings import Settings
 from core.addresses import RequestAddresses
 from core.clock import Clock
 from core.envelope import Envelope
+from core.headers import message_ids
 from core.verdicts import Outcome
-from ingest.headers import message_ids
 from ingest.processor import Processor, ProcessResult
 
 # Files in a mail folder that are not messages: sidecars, notes, licences.

@@ -17,7 +17,7 @@ from pathlib import Path
 import jinja2
 
 from core.context import RemovedAttachment
-from ingest.headers import clean
+from core.headers import clean
 
 TEMPLATES = Path(__file__).with_name("templates")
 _ENV = jinja2.Environment(

@@ -11,7 +11,7 @@ from classifiers.completeness import (
     body_emergency_signal,
     check_emergency_completeness,
 )
-from ingest.quotes import quoted_spans
+from classifiers.quotes import quoted_spans
 
 
 @pytest.fixture(scope="module")

@@ -289,7 +289,7 @@ def test_non_ldh_labels_are_refused(policy: DomainPolicy, domain: str) -> None:
 
 
 def test_a_percent_hack_address_is_no_mailbox() -> None:
-    from ingest.headers import first_address
+    from core.headers import first_address
 
     assert first_address("Agent <agent@evil.example%fbi.gov>") == ("Agent", "")
     assert first_address("Agent <agent@fbi.gov>") == ("Agent", "agent@fbi.gov")

@@ -7,8 +7,8 @@ import pytest
 from classifiers.emergency import EmergencyStage, is_emergency_subject
 from config.settings import load_settings
 from core.context import MessageContext, ParsedHeaders
+from core.headers import decoded
 from core.verdicts import Decision
-from ingest.headers import decoded
 from ingest.parse import ParseStage
 from ingest.pipeline import build_stages, run_stages
 from tests.conftest import ENVELOPE

@@ -9,7 +9,7 @@ from typing import get_args
 import pytest
 
 from classifiers.facts import LEGAL_PROCESSES, Fact, FactExtractor, FactKind, RequestFacts
-from ingest.quotes import quoted_spans
+from classifiers.quotes import quoted_spans
 
 NOW = date(2026, 11, 2)  # a Monday
 US = "rachel.ortega@fbi.gov"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from classifiers.identifiers import IdentifierExtractor, IdentifierStage
+from classifiers.quotes import quoted_spans
 from config.settings import load_settings
 from core.findings import Identifier
-from ingest.quotes import quoted_spans
 
 SENDER = "jsmith@fbi.gov"
 SENDER_DOMAIN = "fbi.gov"

@@ -12,11 +12,11 @@ from email.message import EmailMessage
 
 import pytest
 
+from classifiers.quotes import in_spans, quoted_spans
 from core.context import MessageContext, RemovedAttachment
 from ingest.attachments import AttachmentStage
 from ingest.mime import MAX_DEPTH, MAX_PARTS, layout
 from ingest.parse import ParseStage
-from ingest.quotes import in_spans, quoted_spans
 from tests.conftest import ENVELOPE
 
 HEAD = (

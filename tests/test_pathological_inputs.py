@@ -44,11 +44,11 @@ from bench.adversarial import (
 from classifiers import completeness, facts, identifiers
 from classifiers.identifiers import IdentifierStage, PhoneBudget, phone_matches
 from classifiers.nlp import ID_FORMS, MAX_EXTRACT_CHARS, LinearAffixes, shared_nlp
+from classifiers.quotes import FORWARD, SpanIndex, in_spans, quoted_spans
 from config.settings import load_settings
 from core.context import MessageContext
 from ingest.parse import body_text, has_long_mark_run, read_message
 from ingest.pipeline import Stage, analyse, build_stages
-from ingest.quotes import FORWARD, SpanIndex, in_spans, quoted_spans
 from ingest.text import MAX_COMBINING_RUN, html_to_text, normalise
 from tests.conftest import LE_SENDER, REQUEST_ADDRESS, Listener
 
